@@ -1,0 +1,55 @@
+//! Shared plumbing for the workspace's SaaS bulk-API clients.
+//!
+//! Every vendor crate (`zefort-api`, `zoho-bulk`, `chakra-api`, `unicat-api`) is built on these
+//! pieces, and re-exports [`Error`] and [`Result`]:
+//!
+//! - [`HttpClient`]: one connection pool per client, timeouts on every call, a `User-Agent`,
+//!   credentials sent only to the configured origin over HTTPS (plain HTTP only on loopback),
+//!   retries with capped, jittered backoff that honour `Retry-After`, and no blind re-sending
+//!   of requests that are not idempotent ([`ErrorKind::AmbiguousOutcome`]).
+//! - [`poll`]: the one job-polling driver: deadlines, cancellation, progress events, and
+//!   intervals that follow the job's progress.
+//! - [`token`]: access tokens refreshed before expiry, once for all callers, shared through a
+//!   [`TokenStore`] between clients and processes.
+//! - [`paginate`]: cursor or page-number pagination as lazy streams.
+//! - [`Error`]: one opaque error whose [`ErrorKind`] a caller can act on.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use bulk_common::{Auth, HttpClient, HttpOptions, Method, RetryPolicy, SecretString};
+//!
+//! # async fn run() -> bulk_common::Result<()> {
+//! let client = HttpClient::builder("my-client/0.1")
+//!     .base_url("https://api.example.com")
+//!     .auth(Auth::bearer(SecretString::from("token"))?)
+//!     .options(HttpOptions::default().retry(RetryPolicy::default().max_attempts(4)))
+//!     .build()?;
+//! let job: serde_json::Value = client
+//!     .request(Method::Get, "/v1/jobs/42")
+//!     .timeout(Some(Duration::from_secs(20)))
+//!     .send()
+//!     .await?
+//!     .json()?;
+//! # let _ = job; Ok(()) }
+//! ```
+
+mod base_url;
+pub mod clock;
+mod error;
+mod http;
+pub mod paginate;
+pub mod poll;
+mod retry;
+pub mod token;
+
+pub use base_url::{BaseUrl, encode_segment};
+pub use error::{BODY_EXCERPT_CHARS, Error, ErrorKind, Result};
+pub use http::{
+    Auth, ErrorDecoder, Headers, HttpClient, HttpClientBuilder, HttpOptions, HttpStats, Method,
+    RequestBuilder, Response, RetryEvent, StreamingResponse, VendorError, decode_json,
+};
+pub use retry::{Idempotency, Jitter, RetryPolicy, parse_retry_after};
+pub use token::{TokenSource, TokenStore};
+
+pub use secrecy::{ExposeSecret, SecretString};
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,467 @@
+//! Waiting for vendor jobs: one driver for every vendor.
+//!
+//! A vendor crate implements [`Job`] ("look at the job once"); [`Wait`] does the rest: growing
+//! intervals up to a cap, earlier looks when progress predicts an earlier finish, a deadline,
+//! cancellation, progress events, and tolerance for a few transient polling errors.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bulk_common::poll::{Job, JobState, PollPolicy, Progress, Wait};
+//!
+//! struct Countdown(std::sync::atomic::AtomicU64);
+//!
+//! impl Job for Countdown {
+//!     type Output = &'static str;
+//!     async fn poll(&self) -> bulk_common::Result<JobState<Self::Output>> {
+//!         let left = self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+//!         Ok(if left <= 1 {
+//!             JobState::Done("finished")
+//!         } else {
+//!             JobState::Pending(Progress::new().total(3).remaining(left - 1))
+//!         })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> bulk_common::Result<()> {
+//! let job = Countdown(3.into());
+//! let policy = PollPolicy::default().deadline(Some(Duration::from_secs(600)));
+//! let out = Wait::new(&job)
+//!     .policy(policy)
+//!     .on_event(|e| eprintln!("{:?} after {} polls", e.progress.remaining, e.polls))
+//!     .run()
+//!     .await?;
+//! assert_eq!(out, "finished");
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// What one look at a job found.
+#[derive(Debug, Clone)]
+pub enum JobState<T> {
+    /// Still running.
+    Pending(Progress),
+    /// Finished successfully with this output.
+    Done(T),
+    /// Finished unsuccessfully (failed or rejected by the vendor).
+    Failed(JobFailure),
+}
+
+/// How far a job has come, as far as the vendor tells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Items in the job, if known.
+    pub total: Option<u64>,
+    /// Items still to do, if known.
+    pub remaining: Option<u64>,
+    /// The vendor's status text (`queued`, `In-progress`, ...).
+    pub status: Option<String>,
+    /// When the vendor suggests looking again.
+    pub next_poll_hint: Option<Duration>,
+}
+
+impl Progress {
+    /// No information.
+    pub fn new() -> Self {
+        Progress::default()
+    }
+
+    /// Sets the total item count.
+    pub fn total(mut self, total: u64) -> Self {
+        self.total = Some(total);
+        self
+    }
+
+    /// Sets the remaining item count.
+    pub fn remaining(mut self, remaining: u64) -> Self {
+        self.remaining = Some(remaining);
+        self
+    }
+
+    /// Sets the vendor's status text.
+    pub fn status(mut self, status: impl Into<String>) -> Self {
+        self.status = Some(status.into());
+        self
+    }
+
+    /// Sets the vendor's hint for the next look.
+    pub fn next_poll_hint(mut self, hint: Duration) -> Self {
+        self.next_poll_hint = Some(hint);
+        self
+    }
+
+    /// Items done, when both counts are known.
+    pub fn done(&self) -> Option<u64> {
+        Some(self.total?.saturating_sub(self.remaining?))
+    }
+}
+
+/// Why a job failed, as the vendor reports it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JobFailure {
+    /// The vendor's explanation.
+    pub message: String,
+    /// The vendor's status or error code, if any.
+    pub code: Option<String>,
+    /// Everything else the vendor said (info objects, per-item errors).
+    pub details: Option<serde_json::Value>,
+}
+
+impl JobFailure {
+    /// A failure with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        JobFailure {
+            message: message.into(),
+            code: None,
+            details: None,
+        }
+    }
+
+    /// Sets the vendor's code.
+    pub fn code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Sets structured details.
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// The [`ErrorKind::JobFailed`] error for this failure.
+    pub fn into_error(self, job: &str) -> Error {
+        let mut err = Error::new(ErrorKind::JobFailed, format!("job {job} failed")).with_vendor(
+            self.code,
+            Some(self.message).filter(|m| !m.is_empty()),
+        );
+        if let Some(d) = self.details {
+            err = err.with_details(d);
+        }
+        err
+    }
+}
+
+/// One look at a vendor job. Vendor job handles implement this (and are `Serialize` +
+/// `Deserialize`, so a process can resume waiting on a job started by an earlier one).
+pub trait Job: Send + Sync {
+    /// What a finished job yields.
+    type Output: Send;
+
+    /// Looks at the job once.
+    fn poll(&self) -> impl Future<Output = Result<JobState<Self::Output>>> + Send;
+
+    /// A short name for logs and errors (the job id).
+    fn describe(&self) -> String {
+        std::any::type_name::<Self>().to_owned()
+    }
+}
+
+/// When to look at a job, and for how long.
+///
+/// Delays start at [`first_delay`](Self::first_delay), grow by
+/// [`multiplier`](Self::multiplier) up to [`max_delay`](Self::max_delay), and are shortened when
+/// progress or a vendor hint predicts an earlier finish (never below
+/// [`min_delay`](Self::min_delay)). The wait ends with [`ErrorKind::DeadlineExceeded`] at the
+/// [`deadline`](Self::deadline), after one last look.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PollPolicy {
+    first_delay: Duration,
+    multiplier: f64,
+    max_delay: Duration,
+    min_delay: Duration,
+    deadline: Option<Duration>,
+    max_consecutive_errors: u32,
+}
+
+impl Default for PollPolicy {
+    /// First look after 1 s, ×1.5 per look up to 30 s, never closer than 250 ms, a one-hour
+    /// deadline, and up to 3 transient polling errors in a row tolerated.
+    fn default() -> Self {
+        PollPolicy {
+            first_delay: Duration::from_secs(1),
+            multiplier: 1.5,
+            max_delay: Duration::from_secs(30),
+            min_delay: Duration::from_millis(250),
+            deadline: Some(Duration::from_secs(3600)),
+            max_consecutive_errors: 3,
+        }
+    }
+}
+
+impl PollPolicy {
+    /// Delay before the first look.
+    pub fn first_delay(mut self, delay: Duration) -> Self {
+        self.first_delay = delay;
+        self
+    }
+
+    /// Growth factor between looks (at least 1).
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = if multiplier.is_finite() && multiplier >= 1.0 {
+            multiplier
+        } else {
+            1.0
+        };
+        self
+    }
+
+    /// The longest delay between looks.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The shortest delay between looks, whatever progress predicts.
+    pub fn min_delay(mut self, delay: Duration) -> Self {
+        self.min_delay = delay;
+        self
+    }
+
+    /// How long to wait in all (`None`: no deadline; use with cancellation).
+    pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// How many retryable polling errors in a row are tolerated before the wait fails.
+    pub fn max_consecutive_errors(mut self, n: u32) -> Self {
+        self.max_consecutive_errors = n;
+        self
+    }
+
+    /// The delay before look number `n + 1` without progress information (`n` = 0 is the first).
+    pub fn delay(&self, n: u32) -> Duration {
+        let secs = self.first_delay.as_secs_f64() * self.multiplier.powi(n.min(64) as i32);
+        Duration::from_secs_f64(secs.min(self.max_delay.as_secs_f64())).max(self.min_delay)
+    }
+}
+
+/// What a progress observer is told after each look at a pending job.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PollEvent {
+    /// The job's [`Job::describe`].
+    pub job: String,
+    /// Looks so far.
+    pub polls: u32,
+    /// Time since the wait began.
+    pub elapsed: Duration,
+    /// The job's progress.
+    pub progress: Progress,
+    /// When the driver looks next.
+    pub next_poll_in: Duration,
+}
+
+type Observer = Arc<dyn Fn(&PollEvent) + Send + Sync>;
+
+/// Waits for a [`Job`] to finish. Dropping the future stops the wait too.
+#[must_use = "a Wait does nothing until run"]
+pub struct Wait<'a, J: Job> {
+    job: &'a J,
+    policy: PollPolicy,
+    cancel: Option<CancellationToken>,
+    observer: Option<Observer>,
+    poll_first: bool,
+}
+
+impl<J: Job> fmt::Debug for Wait<'_, J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait")
+            .field("job", &self.job.describe())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, J: Job> Wait<'a, J> {
+    /// A wait with [`PollPolicy::default`].
+    pub fn new(job: &'a J) -> Self {
+        Wait {
+            job,
+            policy: PollPolicy::default(),
+            cancel: None,
+            observer: None,
+            poll_first: false,
+        }
+    }
+
+    /// Sets the policy.
+    pub fn policy(mut self, policy: PollPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Stops the wait with [`ErrorKind::Cancelled`] as soon as `token` is cancelled.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Called after each look at a pending job, in order.
+    pub fn on_event(mut self, observer: impl Fn(&PollEvent) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Looks at the job at once instead of after the first delay (for resumed jobs).
+    pub fn poll_immediately(mut self, yes: bool) -> Self {
+        self.poll_first = yes;
+        self
+    }
+
+    /// Runs the wait to the job's end, the deadline, or cancellation.
+    pub async fn run(self) -> Result<J::Output> {
+        let name = self.job.describe();
+        let span = tracing::info_span!("job.wait", job = %name, polls = tracing::field::Empty);
+        let cancel = self.cancel.clone().unwrap_or_default();
+        async move {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(Error::new(
+                    ErrorKind::Cancelled,
+                    format!("waiting for job {name} was cancelled"),
+                )),
+                out = self.drive(&name) => out,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn drive(&self, name: &str) -> Result<J::Output> {
+        let policy = &self.policy;
+        let started = Instant::now();
+        let deadline = policy.deadline.map(|d| started + d);
+        let mut eta = Eta::new(started);
+        let mut polls: u32 = 0;
+        let mut errors: u32 = 0;
+        let mut next = if self.poll_first {
+            Duration::ZERO
+        } else {
+            policy.delay(0)
+        };
+        loop {
+            let mut wake = Instant::now() + next;
+            let last_look = match deadline {
+                Some(d) if wake >= d => {
+                    wake = d;
+                    true
+                }
+                _ => false,
+            };
+            tokio::time::sleep_until(wake).await;
+            polls += 1;
+            tracing::Span::current().record("polls", polls);
+            let progress = match self.job.poll().await {
+                Ok(JobState::Done(out)) => {
+                    tracing::info!(polls, elapsed_ms = started.elapsed().as_millis() as u64, "job done");
+                    return Ok(out);
+                }
+                Ok(JobState::Failed(failure)) => return Err(failure.into_error(name)),
+                Ok(JobState::Pending(progress)) => {
+                    errors = 0;
+                    Some(progress)
+                }
+                Err(e) if e.is_retryable() && errors < policy.max_consecutive_errors => {
+                    errors += 1;
+                    tracing::warn!(error = %e, errors, "polling failed; will look again");
+                    None
+                }
+                Err(e) => return Err(e.context(format!("polling job {name}"))),
+            };
+            if last_look {
+                let mut err = Error::new(
+                    ErrorKind::DeadlineExceeded,
+                    format!(
+                        "job {name} was still running after {:?} ({polls} looks)",
+                        started.elapsed()
+                    ),
+                );
+                if let Some(p) = &progress {
+                    err = err.with_details(serde_json::json!({
+                        "total": p.total, "remaining": p.remaining, "status": p.status,
+                    }));
+                }
+                return Err(err);
+            }
+            let mut delay = policy.delay(polls);
+            if let Some(p) = &progress {
+                if let Some(predicted) = eta.observe(p) {
+                    delay = delay.min(predicted.max(policy.min_delay));
+                }
+                if let Some(hint) = p.next_poll_hint {
+                    delay = hint.clamp(policy.min_delay, policy.max_delay.max(policy.min_delay));
+                }
+                if let Some(observer) = &self.observer {
+                    observer(&PollEvent {
+                        job: name.to_owned(),
+                        polls,
+                        elapsed: started.elapsed(),
+                        progress: p.clone(),
+                        next_poll_in: delay,
+                    });
+                }
+            }
+            next = delay;
+        }
+    }
+}
+
+/// Predicts a job's finish from how fast `remaining` falls.
+struct Eta {
+    started: Instant,
+    first: Option<(Instant, u64)>,
+}
+
+impl Eta {
+    fn new(started: Instant) -> Self {
+        Eta {
+            started,
+            first: None,
+        }
+    }
+
+    /// Time until the predicted finish. The first reference point is the start of the wait with
+    /// `total` items to do when the total is known (a fresh job), else the first observation.
+    fn observe(&mut self, p: &Progress) -> Option<Duration> {
+        let remaining = p.remaining?;
+        let now = Instant::now();
+        let (t0, r0) = match self.first {
+            Some(first) => first,
+            None => {
+                let first = match p.total {
+                    Some(total) if total >= remaining => (self.started, total),
+                    _ => (now, remaining),
+                };
+                self.first = Some(first);
+                first
+            }
+        };
+        if remaining > r0 {
+            // The count went up (a new phase, or a different counter): start over.
+            self.first = Some((now, remaining));
+            return None;
+        }
+        let done = r0 - remaining;
+        let elapsed = now.saturating_duration_since(t0);
+        if done == 0 || elapsed.is_zero() {
+            return None;
+        }
+        let per_item = elapsed.as_secs_f64() / done as f64;
+        Some(Duration::from_secs_f64(per_item * remaining as f64))
+    }
+}
