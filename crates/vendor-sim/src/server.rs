@@ -1,0 +1,219 @@
+//! Serving a simulator on a loopback port, with a fault layer in front of every route.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::counters::Counters;
+use crate::fault::{FaultRule, Faults, fault_layer};
+
+/// What every simulated route can reach: the counters and the fault plan.
+#[derive(Clone, Debug)]
+pub struct SimContext {
+    /// Per-route and named counters.
+    pub counters: Counters,
+    /// The fault plan, changeable while the server runs.
+    pub faults: Faults,
+}
+
+/// Configures and starts a simulator.
+#[derive(Debug)]
+#[must_use]
+pub struct SimBuilder {
+    name: String,
+    seed: u64,
+    rules: Vec<FaultRule>,
+    addr: SocketAddr,
+}
+
+impl SimBuilder {
+    /// A simulator called `name` (for logs and `cargo xtask sim`), on a random loopback port.
+    pub fn new(name: impl Into<String>) -> Self {
+        SimBuilder {
+            name: name.into(),
+            seed: 0,
+            rules: Vec::new(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+
+    /// The seed of the fault plan's random choices (same seed, same requests: same faults).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Adds a fault rule.
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Binds this address instead of a random loopback port (standalone use).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Binds the address and serves the router that `app` builds.
+    pub async fn start(
+        self,
+        app: impl FnOnce(SimContext) -> Router,
+    ) -> std::io::Result<SimHandle> {
+        let listener = TcpListener::bind(self.addr).await?;
+        self.start_on(listener, app)
+    }
+
+    /// Serves on an already bound listener.
+    pub fn start_on(
+        self,
+        listener: TcpListener,
+        app: impl FnOnce(SimContext) -> Router,
+    ) -> std::io::Result<SimHandle> {
+        let addr = listener.local_addr()?;
+        let ctx = SimContext {
+            counters: Counters::default(),
+            faults: Faults::new(self.seed, self.rules),
+        };
+        let router = app(ctx.clone()).layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            fault_layer,
+        ));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, router, stop_rx));
+        tracing::debug!(name = %self.name, %addr, "simulator listening");
+        Ok(SimHandle {
+            name: self.name,
+            addr,
+            ctx,
+            stop: stop_tx,
+            task: Some(task),
+        })
+    }
+}
+
+/// Asks the connection serving the current request to drop (a reset as the client sees it).
+#[derive(Clone)]
+pub(crate) struct ConnectionKill(Arc<Notify>);
+
+impl ConnectionKill {
+    pub(crate) fn kill(&self) {
+        self.0.notify_one();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let mut stop = stop.clone();
+        conns.spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let switch = ConnectionKill(kill.clone());
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(switch.clone());
+                let router = router.clone();
+                async move {
+                    let resp = router.oneshot(req.map(Body::new)).await;
+                    Ok::<_, Infallible>(match resp {
+                        Ok(r) => r,
+                        Err(never) => match never {},
+                    })
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                () = kill.notified() => {}
+                _ = stop.changed() => {}
+            }
+        });
+        // Reap finished connection tasks so the set does not grow without bound.
+        while conns.try_join_next().is_some() {}
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+/// A running simulator. Dropping it stops the server too; [`SimHandle::shutdown`] waits for it.
+pub struct SimHandle {
+    name: String,
+    addr: SocketAddr,
+    ctx: SimContext,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("name", &self.name)
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimHandle {
+    /// The simulator's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`, the base URL to give a client.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.ctx.counters
+    }
+
+    /// The fault plan.
+    pub fn faults(&self) -> &Faults {
+        &self.ctx.faults
+    }
+
+    /// The context shared with the routes.
+    pub fn context(&self) -> &SimContext {
+        &self.ctx
+    }
+
+    /// Stops accepting, closes every connection and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
