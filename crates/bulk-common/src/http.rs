@@ -368,6 +368,7 @@ pub struct VendorError {
     code: Option<String>,
     message: Option<String>,
     details: Option<serde_json::Value>,
+    retryable: Option<bool>,
 }
 
 impl VendorError {
@@ -391,6 +392,13 @@ impl VendorError {
     /// Structured details from the reply.
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);
+        self
+    }
+
+    /// Overrides whether the client may retry (for example `false` for a throttle that locks
+    /// the caller out for a long window, where retrying would only extend the lock-out).
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        self.retryable = Some(retryable);
         self
     }
 }
@@ -1060,6 +1068,12 @@ impl Attempt<'_> {
         .with_retry_after(retry_after);
         if let Some(details) = vendor.details {
             err = err.with_details(details);
+        }
+        if let Some(retryable) = vendor.retryable {
+            err = err.with_retryable(retryable);
+            if !retryable {
+                return Failure::Final(err);
+            }
         }
         if status == 401 {
             return Failure::Unauthorized(err);

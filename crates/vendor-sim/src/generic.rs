@@ -31,7 +31,6 @@ use crate::server::SimContext;
 
 /// Settings of the generic simulator.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct GenericConfig {
     /// The OAuth client id the token endpoint accepts.
     pub client_id: String,

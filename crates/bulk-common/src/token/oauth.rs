@@ -452,7 +452,15 @@ fn decode_oauth_error(reply: &Response) -> Option<VendorError> {
     } else {
         ErrorKind::Auth
     };
-    Some(VendorError::new(Some(code), description).kind(kind))
+    // A refused refresh is never retried by the HTTP layer: a throttled grant stays locked out
+    // for a window (retrying extends it), and a refused grant stays refused. Server errors
+    // without a throttle are left to the retry policy.
+    let vendor = VendorError::new(Some(code), description).kind(kind);
+    Some(if kind == ErrorKind::Http {
+        vendor
+    } else {
+        vendor.retryable(false)
+    })
 }
 
 #[async_trait]

@@ -1,0 +1,295 @@
+//! The poll driver on Tokio's paused clock: completion, deadline, cancellation, interval growth,
+//! progress events and progress-aware timing, and a job handle that survives serialization.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bulk_common::poll::{Job, JobFailure, JobState, PollPolicy, Progress, Wait};
+use bulk_common::{CancellationToken, ErrorKind, HttpClient, Method, Result};
+use common::{TestResult, client, fixed_policy, sim};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use vendor_sim::{Fault, FaultRule};
+
+/// A job that finishes `duration` after `started`, working through `total` items evenly.
+struct TimedJob {
+    started: Instant,
+    duration: Duration,
+    total: u64,
+    fail: bool,
+    looks: Mutex<Vec<Duration>>,
+}
+
+impl TimedJob {
+    fn new(duration: Duration, total: u64) -> Self {
+        TimedJob {
+            started: Instant::now(),
+            duration,
+            total,
+            fail: false,
+            looks: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn looks(&self) -> Vec<Duration> {
+        self.looks.lock().unwrap().clone()
+    }
+}
+
+impl Job for TimedJob {
+    type Output = u64;
+
+    async fn poll(&self) -> Result<JobState<u64>> {
+        let elapsed = self.started.elapsed();
+        self.looks.lock().unwrap().push(elapsed);
+        if elapsed >= self.duration {
+            return Ok(if self.fail {
+                JobState::Failed(JobFailure::new("the vendor gave up").code("error"))
+            } else {
+                JobState::Done(self.total)
+            });
+        }
+        let frac = elapsed.as_secs_f64() / self.duration.as_secs_f64();
+        let remaining = self.total - (self.total as f64 * frac) as u64;
+        Ok(JobState::Pending(
+            Progress::new().total(self.total).remaining(remaining),
+        ))
+    }
+}
+
+/// A job that never reports progress and never ends.
+struct Forever(Mutex<Vec<Duration>>, Instant);
+
+impl Job for Forever {
+    type Output = ();
+    async fn poll(&self) -> Result<JobState<()>> {
+        self.0.lock().unwrap().push(self.1.elapsed());
+        Ok(JobState::Pending(Progress::new().status("queued")))
+    }
+}
+
+fn secs(d: &[Duration]) -> Vec<f64> {
+    d.iter().map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wait_ends_when_the_job_is_done() -> TestResult {
+    let job = TimedJob::new(Duration::from_secs(5), 10);
+    let out = Wait::new(&job).run().await?;
+    assert_eq!(out, 10);
+    let last = *job.looks().last().unwrap();
+    assert!(last >= Duration::from_secs(5) && last <= Duration::from_secs(6), "{last:?}");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_job_is_a_typed_error_carrying_the_vendor_reason() -> TestResult {
+    let mut job = TimedJob::new(Duration::from_secs(2), 1);
+    job.fail = true;
+    let err = Wait::new(&job).run().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::JobFailed);
+    assert_eq!(err.vendor_code(), Some("error"));
+    assert_eq!(err.vendor_message(), Some("the vendor gave up"));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_stops_the_wait_with_its_own_error() -> TestResult {
+    let job = Forever(Mutex::default(), Instant::now());
+    let started = Instant::now();
+    let policy = PollPolicy::default().deadline(Some(Duration::from_secs(60)));
+    let err = Wait::new(&job).policy(policy).run().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+    assert_eq!(started.elapsed(), Duration::from_secs(60));
+    assert_eq!(
+        *job.0.lock().unwrap().last().unwrap(),
+        Duration::from_secs(60),
+        "one last look at the deadline"
+    );
+    assert_eq!(err.details().unwrap()["status"], "queued");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_stops_the_wait_within_one_interval() -> TestResult {
+    let job = Forever(Mutex::default(), Instant::now());
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let policy = PollPolicy::default().max_delay(Duration::from_secs(30));
+    let err = Wait::new(&job)
+        .policy(policy)
+        .cancel_on(cancel)
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert_eq!(started.elapsed(), Duration::from_secs(10), "not at the next look");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn intervals_grow_to_the_cap() -> TestResult {
+    let job = Forever(Mutex::default(), Instant::now());
+    let policy = PollPolicy::default()
+        .first_delay(Duration::from_secs(1))
+        .multiplier(2.0)
+        .max_delay(Duration::from_secs(8))
+        .deadline(Some(Duration::from_secs(40)));
+    let _ = Wait::new(&job).policy(policy).run().await;
+    let looks = job.0.lock().unwrap().clone();
+    let gaps: Vec<Duration> = looks
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect();
+    assert_eq!(secs(&looks[..1]), vec![1.0]);
+    assert_eq!(secs(&gaps[..6]), vec![2.0, 4.0, 8.0, 8.0, 8.0, 8.0]);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_events_arrive_in_order() -> TestResult {
+    let job = TimedJob::new(Duration::from_secs(30), 300);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    Wait::new(&job)
+        .on_event(move |e| sink.lock().unwrap().push((e.polls, e.progress.remaining)))
+        .run()
+        .await?;
+    let events = events.lock().unwrap().clone();
+    assert!(events.len() >= 3, "{events:?}");
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + 1, "poll numbers in order: {events:?}");
+        assert!(pair[1].1 < pair[0].1, "remaining falls: {events:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_progress_it_looks_again_no_later_than_the_estimated_finish() -> TestResult {
+    // Without progress the looks would be at 1, 3, 7, 15 and 31 s, noticing the finish 11 s late.
+    let job = TimedJob::new(Duration::from_secs(20), 1000);
+    let policy = PollPolicy::default()
+        .first_delay(Duration::from_secs(1))
+        .multiplier(2.0)
+        .max_delay(Duration::from_secs(60));
+    Wait::new(&job).policy(policy).run().await?;
+    let last = *job.looks().last().unwrap();
+    assert!(
+        last <= Duration::from_millis(20_500),
+        "finished at 20 s, noticed at {last:?}; looks {:?}",
+        secs(&job.looks())
+    );
+    assert!(job.looks().len() <= 6, "{:?}", secs(&job.looks()));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vendor_hint_sets_the_next_look() -> TestResult {
+    struct Hinted(Mutex<u32>);
+    impl Job for Hinted {
+        type Output = ();
+        async fn poll(&self) -> Result<JobState<()>> {
+            let mut n = self.0.lock().unwrap();
+            *n += 1;
+            Ok(if *n == 3 {
+                JobState::Done(())
+            } else {
+                JobState::Pending(Progress::new().next_poll_hint(Duration::from_secs(7)))
+            })
+        }
+    }
+    let started = Instant::now();
+    Wait::new(&Hinted(Mutex::new(0))).run().await?;
+    assert_eq!(started.elapsed(), Duration::from_secs(1 + 7 + 7));
+    Ok(())
+}
+
+/// A job handle as a vendor crate would write it: plain data that serializes, plus a client.
+#[derive(Serialize, Deserialize)]
+struct SimJobHandle {
+    id: String,
+    #[serde(skip)]
+    client: Option<HttpClient>,
+}
+
+#[derive(Deserialize)]
+struct SimJobStatus {
+    status: String,
+    total: u64,
+    remaining: u64,
+    error: Option<String>,
+}
+
+impl Job for SimJobHandle {
+    type Output = u64;
+
+    async fn poll(&self) -> Result<JobState<u64>> {
+        let client = self.client.as_ref().expect("attached");
+        let s: SimJobStatus = client
+            .request(Method::Get, format!("/jobs/{}", self.id))
+            .send()
+            .await?
+            .json()?;
+        Ok(match s.status.as_str() {
+            "done" => JobState::Done(s.total),
+            "failed" => JobState::Failed(JobFailure::new(s.error.unwrap_or_default())),
+            other => JobState::Pending(Progress::new().total(s.total).remaining(s.remaining).status(other)),
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.id.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_serialized_job_handle_resumes_waiting_in_a_new_client() -> TestResult {
+    let (sim, _) = sim(vec![
+        // Two transient failures while polling are tolerated.
+        FaultRule::new(Fault::Status(503)).path("/jobs/{id}").times(2),
+    ])
+    .await;
+    let first = client(&sim.base_url(), fixed_policy(1, Duration::from_millis(10)));
+    let created: serde_json::Value = first
+        .request(Method::Post, "/jobs")
+        .json(&serde_json::json!({"total": 50, "duration_ms": 12_000}))
+        .send()
+        .await?
+        .json()?;
+    let handle = SimJobHandle {
+        id: created["id"].as_str().unwrap().to_owned(),
+        client: Some(first),
+    };
+    let saved = serde_json::to_string(&handle)?;
+    drop(handle);
+
+    // "After a restart": a new client, the handle read back.
+    let mut resumed: SimJobHandle = serde_json::from_str(&saved)?;
+    resumed.client = Some(client(&sim.base_url(), fixed_policy(1, Duration::from_millis(10))));
+    let total = Wait::new(&resumed).poll_immediately(true).run().await?;
+    assert_eq!(total, 50);
+    assert_eq!(sim.counters().get("jobs.created"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn persistent_polling_errors_end_the_wait() -> TestResult {
+    let (sim, _) = sim(vec![FaultRule::new(Fault::Status(500)).path("/jobs/{id}")]).await;
+    let c = client(&sim.base_url(), fixed_policy(1, Duration::from_millis(10)));
+    let job = SimJobHandle {
+        id: "job-1".into(),
+        client: Some(c),
+    };
+    let policy = PollPolicy::default().max_consecutive_errors(2);
+    let err = Wait::new(&job).policy(policy).run().await.unwrap_err();
+    assert_eq!(err.status(), Some(500));
+    assert_eq!(sim.counters().received("GET /jobs/{id}"), 3);
+    Ok(())
+}
