@@ -35,8 +35,9 @@ impl BaseUrl {
         if input.is_empty() {
             return Err(Error::config("the base URL is empty"));
         }
-        let url = Url::parse(input)
-            .map_err(|e| Error::config(format!("the base URL {input:?} is not a valid URL: {e}")))?;
+        let url = Url::parse(input).map_err(|e| {
+            Error::config(format!("the base URL {input:?} is not a valid URL: {e}"))
+        })?;
         BaseUrl::from_url(url)
     }
 

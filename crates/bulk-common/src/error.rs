@@ -316,7 +316,8 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         let mut d = f.debug_struct("Error");
-        d.field("kind", &inner.kind).field("message", &inner.message);
+        d.field("kind", &inner.kind)
+            .field("message", &inner.message);
         if let Some(s) = inner.status {
             d.field("status", &s);
         }
@@ -382,8 +383,16 @@ mod tests {
 
     #[test]
     fn retryability_follows_kind_and_status() {
-        assert!(Error::new(ErrorKind::Http, "x").with_status(503).is_retryable());
-        assert!(!Error::new(ErrorKind::Http, "x").with_status(404).is_retryable());
+        assert!(
+            Error::new(ErrorKind::Http, "x")
+                .with_status(503)
+                .is_retryable()
+        );
+        assert!(
+            !Error::new(ErrorKind::Http, "x")
+                .with_status(404)
+                .is_retryable()
+        );
         assert!(Error::new(ErrorKind::RateLimited, "x").is_retryable());
         assert!(!Error::new(ErrorKind::QuotaExceeded, "x").is_retryable());
         assert!(!Error::new(ErrorKind::AmbiguousOutcome, "x").is_retryable());

@@ -238,7 +238,9 @@ impl Auth {
     /// A fixed secret header such as `Authorization: Token <value>` or `X-Api-Key: <value>`.
     pub fn header(name: &str, prefix: &str, value: SecretString) -> Result<Self> {
         if value.expose_secret().trim().is_empty() {
-            return Err(Error::config(format!("the credential for header {name} is empty")));
+            return Err(Error::config(format!(
+                "the credential for header {name} is empty"
+            )));
         }
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| Error::config(format!("{name:?} is not a valid header name")))?;
@@ -961,11 +963,14 @@ impl Attempt<'_> {
                 username.expose_secret(),
                 password.as_ref().map(|p| p.expose_secret()),
             ),
-            (AuthKind::Header {
-                name,
-                prefix,
-                value,
-            }, _) => req.header(name, secret_header(prefix, value).map_err(Failure::Final)?),
+            (
+                AuthKind::Header {
+                    name,
+                    prefix,
+                    value,
+                },
+                _,
+            ) => req.header(name, secret_header(prefix, value).map_err(Failure::Final)?),
             (AuthKind::Source { scheme, .. }, Some(token)) => req.header(
                 header::AUTHORIZATION,
                 secret_header(&format!("{scheme} "), token.secret()).map_err(Failure::Final)?,
@@ -999,9 +1004,7 @@ impl Attempt<'_> {
         let success = (200..300).contains(&status);
         if success && self.streaming {
             let stream = resp.bytes_stream().map(|chunk| {
-                chunk.map_err(|e| {
-                    classify_reqwest(&e, "the download broke off").with_source(e)
-                })
+                chunk.map_err(|e| classify_reqwest(&e, "the download broke off").with_source(e))
             });
             return Ok(Sent::Streaming(StreamingResponse {
                 status,
@@ -1105,8 +1108,14 @@ fn classify_reqwest(e: &reqwest::Error, what: &str) -> Error {
     } else if e.is_connect() {
         Error::new(ErrorKind::Transport, format!("{what}: could not connect"))
     } else if e.is_body() || e.is_decode() {
-        Error::new(ErrorKind::Transport, format!("{what}: the body was cut off"))
+        Error::new(
+            ErrorKind::Transport,
+            format!("{what}: the body was cut off"),
+        )
     } else {
-        Error::new(ErrorKind::Transport, format!("{what}: the connection broke"))
+        Error::new(
+            ErrorKind::Transport,
+            format!("{what}: the connection broke"),
+        )
     }
 }

@@ -143,10 +143,8 @@ impl JobFailure {
 
     /// The [`ErrorKind::JobFailed`] error for this failure.
     pub fn into_error(self, job: &str) -> Error {
-        let mut err = Error::new(ErrorKind::JobFailed, format!("job {job} failed")).with_vendor(
-            self.code,
-            Some(self.message).filter(|m| !m.is_empty()),
-        );
+        let mut err = Error::new(ErrorKind::JobFailed, format!("job {job} failed"))
+            .with_vendor(self.code, Some(self.message).filter(|m| !m.is_empty()));
         if let Some(d) = self.details {
             err = err.with_details(d);
         }
@@ -368,7 +366,11 @@ impl<'a, J: Job> Wait<'a, J> {
             tracing::Span::current().record("polls", polls);
             let progress = match self.job.poll().await {
                 Ok(JobState::Done(out)) => {
-                    tracing::info!(polls, elapsed_ms = started.elapsed().as_millis() as u64, "job done");
+                    tracing::info!(
+                        polls,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "job done"
+                    );
                     return Ok(out);
                 }
                 Ok(JobState::Failed(failure)) => return Err(failure.into_error(name)),

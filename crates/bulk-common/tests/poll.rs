@@ -1,6 +1,8 @@
 //! The poll driver on Tokio's paused clock: completion, deadline, cancellation, interval growth,
 //! progress events and progress-aware timing, and a job handle that survives serialization.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -71,7 +73,9 @@ impl Job for Forever {
 }
 
 fn secs(d: &[Duration]) -> Vec<f64> {
-    d.iter().map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0).collect()
+    d.iter()
+        .map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0)
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -80,7 +84,10 @@ async fn the_wait_ends_when_the_job_is_done() -> TestResult {
     let out = Wait::new(&job).run().await?;
     assert_eq!(out, 10);
     let last = *job.looks().last().unwrap();
-    assert!(last >= Duration::from_secs(5) && last <= Duration::from_secs(6), "{last:?}");
+    assert!(
+        last >= Duration::from_secs(5) && last <= Duration::from_secs(6),
+        "{last:?}"
+    );
     Ok(())
 }
 
@@ -130,7 +137,11 @@ async fn cancellation_stops_the_wait_within_one_interval() -> TestResult {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Cancelled);
-    assert_eq!(started.elapsed(), Duration::from_secs(10), "not at the next look");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(10),
+        "not at the next look"
+    );
     Ok(())
 }
 
@@ -144,10 +155,7 @@ async fn intervals_grow_to_the_cap() -> TestResult {
         .deadline(Some(Duration::from_secs(40)));
     let _ = Wait::new(&job).policy(policy).run().await;
     let looks = job.0.lock().unwrap().clone();
-    let gaps: Vec<Duration> = looks
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .collect();
+    let gaps: Vec<Duration> = looks.windows(2).map(|w| w[1] - w[0]).collect();
     assert_eq!(secs(&looks[..1]), vec![1.0]);
     assert_eq!(secs(&gaps[..6]), vec![2.0, 4.0, 8.0, 8.0, 8.0, 8.0]);
     Ok(())
@@ -165,7 +173,11 @@ async fn progress_events_arrive_in_order() -> TestResult {
     let events = events.lock().unwrap().clone();
     assert!(events.len() >= 3, "{events:?}");
     for pair in events.windows(2) {
-        assert_eq!(pair[1].0, pair[0].0 + 1, "poll numbers in order: {events:?}");
+        assert_eq!(
+            pair[1].0,
+            pair[0].0 + 1,
+            "poll numbers in order: {events:?}"
+        );
         assert!(pair[1].1 < pair[0].1, "remaining falls: {events:?}");
     }
     Ok(())
@@ -240,7 +252,12 @@ impl Job for SimJobHandle {
         Ok(match s.status.as_str() {
             "done" => JobState::Done(s.total),
             "failed" => JobState::Failed(JobFailure::new(s.error.unwrap_or_default())),
-            other => JobState::Pending(Progress::new().total(s.total).remaining(s.remaining).status(other)),
+            other => JobState::Pending(
+                Progress::new()
+                    .total(s.total)
+                    .remaining(s.remaining)
+                    .status(other),
+            ),
         })
     }
 
@@ -253,7 +270,9 @@ impl Job for SimJobHandle {
 async fn a_serialized_job_handle_resumes_waiting_in_a_new_client() -> TestResult {
     let (sim, _) = sim(vec![
         // Two transient failures while polling are tolerated.
-        FaultRule::new(Fault::Status(503)).path("/jobs/{id}").times(2),
+        FaultRule::new(Fault::Status(503))
+            .path("/jobs/{id}")
+            .times(2),
     ])
     .await;
     let first = client(&sim.base_url(), fixed_policy(1, Duration::from_millis(10)));
@@ -272,7 +291,10 @@ async fn a_serialized_job_handle_resumes_waiting_in_a_new_client() -> TestResult
 
     // "After a restart": a new client, the handle read back.
     let mut resumed: SimJobHandle = serde_json::from_str(&saved)?;
-    resumed.client = Some(client(&sim.base_url(), fixed_policy(1, Duration::from_millis(10))));
+    resumed.client = Some(client(
+        &sim.base_url(),
+        fixed_policy(1, Duration::from_millis(10)),
+    ));
     let total = Wait::new(&resumed).poll_immediately(true).run().await?;
     assert_eq!(total, 50);
     assert_eq!(sim.counters().get("jobs.created"), 1);

@@ -1,5 +1,7 @@
 //! Retry behaviour against the generic simulator, on Tokio's paused clock.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -26,7 +28,12 @@ async fn retry_after_seconds_is_waited_out_before_the_next_attempt() -> TestResu
     let started = Instant::now();
     let reply = client.request(Method::Get, "/items/1").send().await?;
     assert_eq!(reply.status(), 200);
-    assert_eq!(started.elapsed().as_secs(), 3, "waited {:?}", started.elapsed());
+    assert_eq!(
+        started.elapsed().as_secs(),
+        3,
+        "waited {:?}",
+        started.elapsed()
+    );
     assert_eq!(sim.counters().received("GET /items/{id}"), 2);
     Ok(())
 }
@@ -47,10 +54,7 @@ async fn retry_after_http_date_is_honoured() -> TestResult {
     Ok(())
 }
 
-fn recorded_delays(
-    base: &str,
-    policy: RetryPolicy,
-) -> (HttpClient, Arc<Mutex<Vec<Duration>>>) {
+fn recorded_delays(base: &str, policy: RetryPolicy) -> (HttpClient, Arc<Mutex<Vec<Duration>>>) {
     let delays = Arc::new(Mutex::new(Vec::new()));
     let sink = delays.clone();
     let client = HttpClient::builder("t/0")
@@ -64,7 +68,9 @@ fn recorded_delays(
 
 #[tokio::test(start_paused = true)]
 async fn server_errors_are_retried_with_growing_capped_delays() -> TestResult {
-    let rule = FaultRule::new(Fault::Status(503)).path("/items/{id}").times(4);
+    let rule = FaultRule::new(Fault::Status(503))
+        .path("/items/{id}")
+        .times(4);
     let (sim, _) = sim(vec![rule]).await;
     let policy = fixed_policy(5, Duration::from_secs(1)).max_delay(Duration::from_secs(3));
     let (client, delays) = recorded_delays(&sim.base_url(), policy);
@@ -72,7 +78,11 @@ async fn server_errors_are_retried_with_growing_capped_delays() -> TestResult {
     client.request(Method::Get, "/items/1").send().await?;
     let delays = delays.lock().unwrap().clone();
     let secs: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
-    assert_eq!(secs, vec![1, 2, 3, 3], "grow by the multiplier, capped at 3 s");
+    assert_eq!(
+        secs,
+        vec![1, 2, 3, 3],
+        "grow by the multiplier, capped at 3 s"
+    );
     assert_eq!(started.elapsed().as_secs(), 9);
     assert_eq!(sim.counters().received("GET /items/{id}"), 5);
     Ok(())
@@ -80,7 +90,9 @@ async fn server_errors_are_retried_with_growing_capped_delays() -> TestResult {
 
 #[tokio::test(start_paused = true)]
 async fn jittered_delays_stay_within_the_growing_bound() -> TestResult {
-    let rule = FaultRule::new(Fault::Status(503)).path("/items/{id}").times(5);
+    let rule = FaultRule::new(Fault::Status(503))
+        .path("/items/{id}")
+        .times(5);
     let (sim, _) = sim(vec![rule]).await;
     let policy = RetryPolicy::default()
         .max_attempts(6)
@@ -201,7 +213,9 @@ async fn a_post_reset_before_the_handler_is_still_ambiguous_to_the_client() -> T
 
 #[tokio::test(start_paused = true)]
 async fn a_post_that_gets_a_gateway_error_is_ambiguous_not_retried() -> TestResult {
-    let rule = FaultRule::new(Fault::Status(502)).method("POST").path("/items");
+    let rule = FaultRule::new(Fault::Status(502))
+        .method("POST")
+        .path("/items");
     let (sim, _) = sim(vec![rule]).await;
     let client = client(&sim.base_url(), fixed_policy(5, Duration::from_millis(100)));
     let err = client

@@ -1,5 +1,7 @@
 //! OAuth refresh: single flight, early refresh, failure recovery, replay after 401, shared stores.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;
@@ -32,7 +34,11 @@ async fn a_hundred_concurrent_callers_with_an_expired_token_cause_one_refresh() 
     for reply in join_all(calls).await {
         assert_eq!(reply?.status(), 200);
     }
-    assert_eq!(sim.counters().get(REFRESHES), 2, "one refresh for 100 callers");
+    assert_eq!(
+        sim.counters().get(REFRESHES),
+        2,
+        "one refresh for 100 callers"
+    );
     assert_eq!(sim.counters().received("POST /oauth/token"), 2);
     Ok(())
 }
@@ -40,8 +46,7 @@ async fn a_hundred_concurrent_callers_with_an_expired_token_cause_one_refresh() 
 #[tokio::test(start_paused = true)]
 async fn a_token_within_the_skew_is_refreshed_before_use() -> TestResult {
     let (sim, _) = sim(vec![]).await;
-    let source =
-        OAuthRefreshSource::new(oauth_config(&sim).skew(Duration::from_secs(300)))?;
+    let source = OAuthRefreshSource::new(oauth_config(&sim).skew(Duration::from_secs(300)))?;
     let first = source.token().await?;
 
     tokio::time::advance(Duration::from_secs(3000)).await;
@@ -50,14 +55,17 @@ async fn a_token_within_the_skew_is_refreshed_before_use() -> TestResult {
 
     tokio::time::advance(Duration::from_secs(301)).await;
     let renewed = source.token().await?;
-    assert!(!renewed.same_secret(&first), "inside the 5-minute skew: refresh");
+    assert!(
+        !renewed.same_secret(&first),
+        "inside the 5-minute skew: refresh"
+    );
     assert_eq!(sim.counters().get(REFRESHES), 2);
     Ok(())
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failed_refresh_is_shared_by_waiting_callers_and_does_not_poison_later_ones()
--> TestResult {
+async fn a_failed_refresh_is_shared_by_waiting_callers_and_does_not_poison_later_ones() -> TestResult
+{
     let rule = FaultRule::new(Fault::Status(500))
         .method("POST")
         .path("/oauth/token")
@@ -72,7 +80,11 @@ async fn a_failed_refresh_is_shared_by_waiting_callers_and_does_not_poison_later
         assert_eq!(err.status(), Some(500));
         assert!(err.is_retryable());
     }
-    assert_eq!(sim.counters().received("POST /oauth/token"), 1, "single flight");
+    assert_eq!(
+        sim.counters().received("POST /oauth/token"),
+        1,
+        "single flight"
+    );
 
     source.token().await?;
     assert_eq!(sim.counters().received("POST /oauth/token"), 2);
@@ -119,7 +131,11 @@ async fn a_second_401_is_an_auth_error() -> TestResult {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert_eq!(err.status(), Some(401));
-    assert_eq!(sim.counters().received("GET /protected"), 2, "original + one replay");
+    assert_eq!(
+        sim.counters().received("GET /protected"),
+        2,
+        "original + one replay"
+    );
     assert_eq!(sim.counters().get(REFRESHES), 2);
     Ok(())
 }
@@ -130,9 +146,9 @@ async fn two_sources_sharing_a_file_store_refresh_once_between_them() -> TestRes
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn TokenStore> = Arc::new(FileStore::new(dir.path().join("tokens"))?);
     let a = OAuthRefreshSource::new(oauth_config(&sim).store(store.clone()))?;
-    let b = OAuthRefreshSource::new(oauth_config(&sim).store(Arc::new(FileStore::new(
-        dir.path().join("tokens"),
-    )?)))?;
+    let b = OAuthRefreshSource::new(
+        oauth_config(&sim).store(Arc::new(FileStore::new(dir.path().join("tokens"))?)),
+    )?;
     let (ta, tb) = tokio::join!(a.token(), b.token());
     let (ta, tb) = (ta?, tb?);
     assert!(ta.same_secret(&tb));
@@ -143,7 +159,10 @@ async fn two_sources_sharing_a_file_store_refresh_once_between_them() -> TestRes
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(files.iter().any(|f| f.ends_with(".token.json")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with(".token.json")),
+        "{files:?}"
+    );
     let stored = store.load(a.store_key()).await?.expect("stored");
     assert_eq!(stored.refreshes.len(), 1);
     let record = std::fs::read_to_string(
@@ -172,7 +191,11 @@ async fn the_refresh_rate_limit_is_enforced_before_sending() -> TestResult {
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     let wait = err.retry_after().expect("says how long");
     assert!(wait <= Duration::from_secs(600) && wait > Duration::from_secs(590));
-    assert_eq!(sim.counters().get(REFRESHES), 2, "the third refresh was never sent");
+    assert_eq!(
+        sim.counters().get(REFRESHES),
+        2,
+        "the third refresh was never sent"
+    );
 
     tokio::time::advance(wait).await;
     source.token().await?;
@@ -190,7 +213,10 @@ async fn a_vendor_throttle_on_refresh_is_a_typed_error_without_a_refresh_loop() 
     assert_eq!(err.vendor_code(), Some("Access Denied"));
     // Callers during the cooldown get the same error without another request.
     for _ in 0..5 {
-        assert_eq!(source.token().await.unwrap_err().kind(), ErrorKind::RateLimited);
+        assert_eq!(
+            source.token().await.unwrap_err().kind(),
+            ErrorKind::RateLimited
+        );
     }
     assert_eq!(sim.counters().received("POST /oauth/token"), 1);
 

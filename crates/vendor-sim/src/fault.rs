@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -279,11 +280,16 @@ pub(crate) async fn fault_layer(
                 .unwrap_or_default();
             let half = bytes.slice(..bytes.len() / 2);
             // Announce the full length, so the client can tell the body was cut short.
-            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            let chunks = futures::stream::iter([
-                Ok::<Bytes, std::io::Error>(half),
-                Err(std::io::Error::other("simulated truncation")),
-            ]);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            // The pause lets the first half reach the client before the connection breaks.
+            let chunks = futures::stream::iter([Ok::<Bytes, std::io::Error>(half)]).chain(
+                futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(std::io::Error::other("simulated truncation"))
+                }),
+            );
             Response::from_parts(parts, Body::from_stream(chunks))
         }
     }

@@ -10,6 +10,7 @@
 //! | `GET /protected` | `Authorization: Bearer <live token>` or 401 |
 //! | `POST /jobs` | `{"total", "duration_ms", "fail"?}` → `{"id"}`; counter `jobs.created` |
 //! | `GET /jobs/{id}` | `{"id", "status": running/done/failed, "total", "remaining", "error"?}` |
+//! | `GET /download/{size}` | `size` bytes of `0123456789` repeated, as `application/octet-stream` |
 //! | `GET /pages?cursor=&size=` | `{"items": [..], "next": cursor or null}` over `page_items` numbers |
 
 use std::collections::HashMap;
@@ -113,6 +114,7 @@ impl Generic {
             .route("/jobs", post(create_job))
             .route("/jobs/{id}", get(job_status))
             .route("/pages", get(pages))
+            .route("/download/{size}", get(download))
             .with_state(self.state.clone())
     }
 
@@ -281,7 +283,8 @@ async fn job_status(State(st): St, Path(id): Path<String>) -> Response {
         (true, false) => "done",
         (true, true) => "failed",
     };
-    let mut body = json!({ "id": id, "status": status, "total": job.total, "remaining": remaining });
+    let mut body =
+        json!({ "id": id, "status": status, "total": job.total, "remaining": remaining });
     if finished && job.fail {
         body["error"] = json!("simulated job failure");
     }
@@ -308,4 +311,10 @@ async fn pages(State(st): St, Query(q): Query<PageQuery>) -> Response {
     let next = (end < st.cfg.page_items).then(|| format!("c-{end}"));
     st.ctx.counters.add("pages.items", items.len() as u64);
     Json(json!({ "items": items, "next": next })).into_response()
+}
+
+async fn download(Path(size): Path<usize>) -> Response {
+    let size = size.min(64 << 20);
+    let body: Vec<u8> = (0..size).map(|i| b'0' + (i % 10) as u8).collect();
+    ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
 }

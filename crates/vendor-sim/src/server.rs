@@ -66,10 +66,7 @@ impl SimBuilder {
     }
 
     /// Binds the address and serves the router that `app` builds.
-    pub async fn start(
-        self,
-        app: impl FnOnce(SimContext) -> Router,
-    ) -> std::io::Result<SimHandle> {
+    pub async fn start(self, app: impl FnOnce(SimContext) -> Router) -> std::io::Result<SimHandle> {
         let listener = TcpListener::bind(self.addr).await?;
         self.start_on(listener, app)
     }

@@ -183,13 +183,21 @@ impl fmt::Debug for MemoryStore {
 }
 
 fn poisoned() -> Error {
-    Error::new(ErrorKind::Storage, "the in-memory token store lock is poisoned")
+    Error::new(
+        ErrorKind::Storage,
+        "the in-memory token store lock is poisoned",
+    )
 }
 
 #[async_trait]
 impl TokenStore for MemoryStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<StoredToken>> {
-        Ok(self.entries.lock().map_err(|_| poisoned())?.get(key).cloned())
+        Ok(self
+            .entries
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(key)
+            .cloned())
     }
 
     async fn save(&self, key: &StoreKey, entry: &StoredToken) -> Result<()> {
@@ -233,7 +241,10 @@ impl FileStore {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&dir).map_err(|e| {
-            storage(format!("could not create token directory {}", dir.display()), e)
+            storage(
+                format!("could not create token directory {}", dir.display()),
+                e,
+            )
         })?;
         Ok(FileStore {
             dir,
