@@ -1,1 +1,150 @@
-fn main() {}
+//! Workspace automation, run as `cargo xtask <command>`:
+//!
+//! - `ci`: formatting, lints, tests and docs, exactly as CI runs them;
+//! - `demo`: the main job, against the embedded simulators;
+//! - `sim`: serve the simulators on loopback and print their URLs;
+//! - `bench [NAME]`: benchmarks, printed as a table and written to `target/bench/results.json`.
+
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+type DynResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci            cargo fmt --check, clippy -D warnings, tests, docs (what CI runs)
+  demo          the main job against the embedded simulators
+  sim [--port N]  serve the simulators on loopback until Ctrl-C
+  bench [NAME]  run benchmarks (all, or NAME: overhead); writes target/bench/results.json";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("demo") => runtime().and_then(|rt| rt.block_on(demo::run())),
+        Some("sim") => runtime().and_then(|rt| rt.block_on(sim(&args[1..]))),
+        Some("bench") => bench::run(args.get(1).map(String::as_str)),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> DynResult<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Runs one step, failing the whole command if it fails.
+fn step(name: &str, cmd: &mut Command) -> DynResult<f64> {
+    println!("\n==> {name}");
+    let started = Instant::now();
+    let status = cmd.status()?;
+    let secs = started.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(format!("step '{name}' failed ({status}) after {secs:.1} s").into());
+    }
+    println!("<== {name}: ok in {secs:.1} s");
+    Ok(secs)
+}
+
+fn ci() -> DynResult {
+    let started = Instant::now();
+    let mut timings = Vec::new();
+    timings.push((
+        "fmt",
+        step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?,
+    ));
+    timings.push((
+        "clippy",
+        step(
+            "cargo clippy (all targets, warnings denied)",
+            cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?,
+    ));
+    timings.push((
+        "test",
+        step(
+            "cargo test --workspace",
+            cargo().args(["test", "--workspace", "--locked"]),
+        )?,
+    ));
+    timings.push((
+        "doc",
+        step(
+            "cargo doc (warnings denied)",
+            cargo()
+                .args(["doc", "--workspace", "--no-deps", "--locked"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )?,
+    ));
+    println!("\nci: all steps passed in {:.1} s", started.elapsed().as_secs_f64());
+    for (name, secs) in timings {
+        println!("  {name:<8} {secs:>7.1} s");
+    }
+    Ok(())
+}
+
+async fn sim(args: &[String]) -> DynResult {
+    let port: u16 = match args {
+        [] => 0,
+        [flag, value] if flag == "--port" => value.parse()?,
+        _ => return Err(format!("unexpected arguments {args:?}\n{USAGE}").into()),
+    };
+    let builder = vendor_sim::SimBuilder::new("generic")
+        .addr(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let (sim, _generic) =
+        vendor_sim::start_generic(builder, vendor_sim::generic::GenericConfig::default()).await?;
+    println!("simulators listening (Ctrl-C to stop):");
+    println!("  {:<10} {}", sim.name(), sim.base_url());
+    println!("(the vendor simulators join this list as their crates land)");
+    tokio::signal::ctrl_c().await?;
+    println!("\nrequests seen:");
+    for (route, counts) in sim.counters().routes() {
+        println!("  {route:<28} {:>6}", counts.received);
+    }
+    sim.shutdown().await;
+    Ok(())
+}

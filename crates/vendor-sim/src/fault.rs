@@ -182,15 +182,21 @@ impl Faults {
         self.lock().rules.iter().map(|r| r.fired).sum()
     }
 
-    /// Picks the fault for one request, if any.
+    /// Picks the fault for one request, if any. Every matching rule counts the request (so
+    /// `nth(2)` means the second matching request, whatever earlier rules did with the first);
+    /// the first rule that fires wins.
     pub fn pick(&self, method: &str, template: &str, path: &str) -> Option<Fault> {
         let mut st = self.lock();
         let PlanState { rules, rng } = &mut *st;
+        let mut chosen = None;
         for active in rules.iter_mut() {
             if !active.rule.matches(method, template, path) {
                 continue;
             }
             active.seen += 1;
+            if chosen.is_some() {
+                continue;
+            }
             let fire = match active.rule.schedule {
                 Schedule::Always => true,
                 Schedule::Times(n) => active.fired < n,
@@ -199,10 +205,10 @@ impl Faults {
             };
             if fire {
                 active.fired += 1;
-                return Some(active.rule.fault.clone());
+                chosen = Some(active.rule.fault.clone());
             }
         }
-        None
+        chosen
     }
 }
 
