@@ -24,7 +24,9 @@ async fn storm(seed: u64) -> (Vec<Result<u64, ErrorKind>>, u64, usize) {
     ] {
         builder = builder.fault(FaultRule::new(fault).probability(0.06));
     }
-    let (sim, generic) = start_generic(builder, GenericConfig::default()).await.unwrap();
+    let (sim, generic) = start_generic(builder, GenericConfig::default())
+        .await
+        .unwrap();
     let client = HttpClient::builder("storm/0")
         .base_url(&sim.base_url())
         .options(
@@ -95,7 +97,10 @@ async fn a_seeded_fault_storm_never_corrupts_and_never_duplicates() {
         .enumerate()
         .filter(|(i, o)| i % 3 != 0 && o.is_ok())
         .count();
-    assert!(gets_ok >= 95, "idempotent reads recover by retrying: {gets_ok}/100");
+    assert!(
+        gets_ok >= 95,
+        "idempotent reads recover by retrying: {gets_ok}/100"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -46,7 +46,15 @@ pub(crate) fn run(name: Option<&str>) -> DynResult {
     // Timings of an unoptimised build mean nothing: run the optimised build of this command.
     if cfg!(debug_assertions) {
         let mut cmd = cargo();
-        cmd.args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench"]);
+        cmd.args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+        ]);
         if let Some(n) = name {
             cmd.arg(n);
         }
@@ -129,8 +137,18 @@ async fn overhead() -> DynResult<Vec<Row>> {
     let ratio = om.as_secs_f64() / bm.as_secs_f64();
     let per_req = |d: Duration| d.as_secs_f64() * 1e6 / REQUESTS as f64;
     Ok(vec![
-        Row::info("overhead", "bare_reqwest_median_run", bm.as_secs_f64() * 1e3, "ms"),
-        Row::info("overhead", "bulk_common_median_run", om.as_secs_f64() * 1e3, "ms"),
+        Row::info(
+            "overhead",
+            "bare_reqwest_median_run",
+            bm.as_secs_f64() * 1e3,
+            "ms",
+        ),
+        Row::info(
+            "overhead",
+            "bulk_common_median_run",
+            om.as_secs_f64() * 1e3,
+            "ms",
+        ),
         Row::info("overhead", "bare_reqwest_per_request", per_req(bm), "us"),
         Row::info("overhead", "bulk_common_per_request", per_req(om), "us"),
         Row {

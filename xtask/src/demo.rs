@@ -21,7 +21,12 @@ const PRODUCT: &str = concat!("bulk-demo/", env!("CARGO_PKG_VERSION"));
 
 pub(crate) async fn run() -> DynResult {
     let started = Instant::now();
-    for var in ["ZEFORT_API_KEY", "ZOHO_REFRESH_TOKEN", "CHAKRA_TOKEN", "UNICAT_API_KEY"] {
+    for var in [
+        "ZEFORT_API_KEY",
+        "ZOHO_REFRESH_TOKEN",
+        "CHAKRA_TOKEN",
+        "UNICAT_API_KEY",
+    ] {
         if std::env::var_os(var).is_some() {
             println!("note: {var} is set, but no vendor crate exists yet; using the simulator");
         }
@@ -39,7 +44,11 @@ pub(crate) async fn run() -> DynResult {
             .path("/items/{id}")
             .nth(1),
         )
-        .fault(FaultRule::new(Fault::Status(503)).path("/items/{id}").nth(2))
+        .fault(
+            FaultRule::new(Fault::Status(503))
+                .path("/items/{id}")
+                .nth(2),
+        )
         .fault(
             FaultRule::new(Fault::ResetAfterHandler)
                 .method("POST")
@@ -68,7 +77,11 @@ pub(crate) async fn run() -> DynResult {
         .build()?;
 
     println!("\n1. A read under throttling and a server error (retried, Retry-After honoured)");
-    let item: serde_json::Value = client.request(Method::Get, "/items/1").send().await?.json()?;
+    let item: serde_json::Value = client
+        .request(Method::Get, "/items/1")
+        .send()
+        .await?
+        .json()?;
     println!("  got {item}");
 
     println!("\n2. A create that is not safe to repeat, cut off after the server applied it");
@@ -89,7 +102,9 @@ pub(crate) async fn run() -> DynResult {
         other => return Err(format!("expected an ambiguous outcome, got {other:?}").into()),
     }
 
-    println!("\n3. OAuth: refresh ahead of expiry, and once more after the vendor revokes the token");
+    println!(
+        "\n3. OAuth: refresh ahead of expiry, and once more after the vendor revokes the token"
+    );
     let oauth = OAuthRefreshSource::new(OAuthConfig::new(
         format!("{}/oauth/token", sim.base_url()),
         cfg.client_id.clone(),
@@ -158,9 +173,17 @@ pub(crate) async fn run() -> DynResult {
 
     let stats = client.stats();
     println!("\nsummary");
-    println!("  {:<22} {:>8}", "requests sent", stats.attempts + authed.stats().attempts);
+    println!(
+        "  {:<22} {:>8}",
+        "requests sent",
+        stats.attempts + authed.stats().attempts
+    );
     println!("  {:<22} {:>8}", "retries", stats.retries);
-    println!("  {:<22} {:>8}", "token refreshes", sim.counters().get("oauth.refreshes"));
+    println!(
+        "  {:<22} {:>8}",
+        "token refreshes",
+        sim.counters().get("oauth.refreshes")
+    );
     println!("  {:<22} {:>8}", "jobs", sim.counters().get("jobs.created"));
     println!("  {:<22} {:>7.1}s", "time", started.elapsed().as_secs_f64());
     sim.shutdown().await;

@@ -87,7 +87,10 @@ fn ci() -> DynResult {
     let mut timings = Vec::new();
     timings.push((
         "fmt",
-        step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?,
+        step(
+            "cargo fmt --check",
+            cargo().args(["fmt", "--all", "--", "--check"]),
+        )?,
     ));
     timings.push((
         "clippy",
@@ -120,7 +123,10 @@ fn ci() -> DynResult {
                 .env("RUSTDOCFLAGS", "-D warnings"),
         )?,
     ));
-    println!("\nci: all steps passed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "\nci: all steps passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for (name, secs) in timings {
         println!("  {name:<8} {secs:>7.1} s");
     }

@@ -10,7 +10,10 @@ use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle, start_generic};
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 async fn start(builder: SimBuilder) -> SimHandle {
-    start_generic(builder, GenericConfig::default()).await.unwrap().0
+    start_generic(builder, GenericConfig::default())
+        .await
+        .unwrap()
+        .0
 }
 
 #[tokio::test]
@@ -18,7 +21,9 @@ async fn counters_track_routes_by_template_and_named_events() -> TestResult {
     let sim = start(SimBuilder::new("t")).await;
     let http = reqwest::Client::new();
     for id in [1, 2, 3] {
-        http.get(format!("{}/items/{id}", sim.base_url())).send().await?;
+        http.get(format!("{}/items/{id}", sim.base_url()))
+            .send()
+            .await?;
     }
     http.post(format!("{}/items", sim.base_url()))
         .body("{}")
@@ -57,9 +62,15 @@ async fn status_faults_carry_retry_after_and_skip_the_handler() -> TestResult {
         .await?;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "7");
-    let r = http.get(format!("{}/items/5", sim.base_url())).send().await?;
+    let r = http
+        .get(format!("{}/items/5", sim.base_url()))
+        .send()
+        .await?;
     assert_eq!(r.status(), 503, "second request matching /items*");
-    let r = http.get(format!("{}/items/5", sim.base_url())).send().await?;
+    let r = http
+        .get(format!("{}/items/5", sim.base_url()))
+        .send()
+        .await?;
     assert_eq!(r.status(), 200);
     let counts = sim.counters().route_counts("POST /items");
     assert_eq!((counts.received, counts.handled, counts.faulted), (1, 0, 1));
@@ -80,8 +91,19 @@ async fn resets_happen_before_or_after_the_handler() -> TestResult {
     assert!(http.post(&url).body("{}").send().await.is_err());
     assert_eq!(sim.counters().get("items.created"), 0);
     assert!(http.post(&url).body("{}").send().await.is_err());
-    assert_eq!(sim.counters().get("items.created"), 1, "applied, then reset");
-    assert!(http.post(&url).body("{}").send().await?.status().is_success());
+    assert_eq!(
+        sim.counters().get("items.created"),
+        1,
+        "applied, then reset"
+    );
+    assert!(
+        http.post(&url)
+            .body("{}")
+            .send()
+            .await?
+            .status()
+            .is_success()
+    );
     Ok(())
 }
 
@@ -100,7 +122,10 @@ async fn malformed_and_truncated_bodies() -> TestResult {
         .await?
         .text()
         .await?;
-    assert!(serde_json::from_str::<serde_json::Value>(&body).is_err(), "{body}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&body).is_err(),
+        "{body}"
+    );
     let cut = http
         .get(format!("{}/download/100000", sim.base_url()))
         .send()
