@@ -84,45 +84,46 @@ fn step(name: &str, cmd: &mut Command) -> DynResult<f64> {
 
 fn ci() -> DynResult {
     let started = Instant::now();
-    let mut timings = Vec::new();
-    timings.push((
-        "fmt",
-        step(
-            "cargo fmt --check",
-            cargo().args(["fmt", "--all", "--", "--check"]),
-        )?,
-    ));
-    timings.push((
-        "clippy",
-        step(
-            "cargo clippy (all targets, warnings denied)",
-            cargo().args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ]),
-        )?,
-    ));
-    timings.push((
-        "test",
-        step(
-            "cargo test --workspace",
-            cargo().args(["test", "--workspace", "--locked"]),
-        )?,
-    ));
-    timings.push((
-        "doc",
-        step(
-            "cargo doc (warnings denied)",
-            cargo()
-                .args(["doc", "--workspace", "--no-deps", "--locked"])
-                .env("RUSTDOCFLAGS", "-D warnings"),
-        )?,
-    ));
+    let timings = [
+        (
+            "fmt",
+            step(
+                "cargo fmt --check",
+                cargo().args(["fmt", "--all", "--", "--check"]),
+            )?,
+        ),
+        (
+            "clippy",
+            step(
+                "cargo clippy (all targets, warnings denied)",
+                cargo().args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--locked",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]),
+            )?,
+        ),
+        (
+            "test",
+            step(
+                "cargo test --workspace",
+                cargo().args(["test", "--workspace", "--locked"]),
+            )?,
+        ),
+        (
+            "doc",
+            step(
+                "cargo doc (warnings denied)",
+                cargo()
+                    .args(["doc", "--workspace", "--no-deps", "--locked"])
+                    .env("RUSTDOCFLAGS", "-D warnings"),
+            )?,
+        ),
+    ];
     println!(
         "\nci: all steps passed in {:.1} s",
         started.elapsed().as_secs_f64()
