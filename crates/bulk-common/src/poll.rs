@@ -209,11 +209,7 @@ impl PollPolicy {
 
     /// Growth factor between looks (at least 1).
     pub fn multiplier(mut self, multiplier: f64) -> Self {
-        self.multiplier = if multiplier.is_finite() && multiplier >= 1.0 {
-            multiplier
-        } else {
-            1.0
-        };
+        self.multiplier = crate::retry::sane_multiplier(multiplier);
         self
     }
 
@@ -243,8 +239,8 @@ impl PollPolicy {
 
     /// The delay before look number `n + 1` without progress information (`n` = 0 is the first).
     pub fn delay(&self, n: u32) -> Duration {
-        let secs = self.first_delay.as_secs_f64() * self.multiplier.powi(n.min(64) as i32);
-        Duration::from_secs_f64(secs.min(self.max_delay.as_secs_f64())).max(self.min_delay)
+        crate::retry::exponential(self.first_delay, self.multiplier, n, self.max_delay)
+            .max(self.min_delay)
     }
 }
 

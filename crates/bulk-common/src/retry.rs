@@ -95,11 +95,7 @@ impl RetryPolicy {
 
     /// Growth factor between retries (values below 1 are treated as 1).
     pub fn multiplier(mut self, multiplier: f64) -> Self {
-        self.multiplier = if multiplier.is_finite() && multiplier >= 1.0 {
-            multiplier
-        } else {
-            1.0
-        };
+        self.multiplier = sane_multiplier(multiplier);
         self
     }
 
@@ -146,9 +142,13 @@ impl RetryPolicy {
     /// The delay before retry number `retry` (1 for the first retry), before the vendor's
     /// `Retry-After` is considered.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = retry.saturating_sub(1).min(64) as i32;
-        let base = self.initial_delay.as_secs_f64() * self.multiplier.powi(exp);
-        let capped = base.min(self.max_delay.as_secs_f64());
+        let capped = exponential(
+            self.initial_delay,
+            self.multiplier,
+            retry.saturating_sub(1),
+            self.max_delay,
+        )
+        .as_secs_f64();
         let secs = match self.jitter {
             Jitter::None => capped,
             Jitter::Full if capped > 0.0 => rand::rng().random_range(0.0..=capped),
@@ -156,6 +156,21 @@ impl RetryPolicy {
         };
         Duration::from_secs_f64(secs)
     }
+}
+
+/// A growth factor of at least 1 (anything else, NaN included, becomes 1).
+pub(crate) fn sane_multiplier(multiplier: f64) -> f64 {
+    if multiplier.is_finite() && multiplier >= 1.0 {
+        multiplier
+    } else {
+        1.0
+    }
+}
+
+/// `initial × multiplier^n`, capped at `cap` (shared by retry backoff and poll intervals).
+pub(crate) fn exponential(initial: Duration, multiplier: f64, n: u32, cap: Duration) -> Duration {
+    let secs = initial.as_secs_f64() * multiplier.powi(n.min(64) as i32);
+    Duration::from_secs_f64(secs.min(cap.as_secs_f64()))
 }
 
 /// HTTP statuses retried on idempotent requests: throttling, timeouts and transient server errors.
