@@ -134,24 +134,51 @@ fn ci() -> DynResult {
     Ok(())
 }
 
+/// A simulator started by `cargo xtask sim`, with the environment that points a client at it.
+struct Served {
+    handle: vendor_sim::SimHandle,
+    env: Vec<(&'static str, String)>,
+}
+
 async fn sim(args: &[String]) -> DynResult {
     let port: u16 = match args {
         [] => 0,
         [flag, value] if flag == "--port" => value.parse()?,
         _ => return Err(format!("unexpected arguments {args:?}\n{USAGE}").into()),
     };
-    let builder = vendor_sim::SimBuilder::new("generic")
-        .addr(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-    let (sim, _generic) =
-        vendor_sim::start_generic(builder, vendor_sim::generic::GenericConfig::default()).await?;
-    println!("simulators listening (Ctrl-C to stop):");
-    println!("  {:<10} {}", sim.name(), sim.base_url());
-    println!("(the vendor simulators join this list as their crates land)");
+    // With --port N the simulators take N, N+1, ... in the order below; else random ports.
+    let addr =
+        |i: u16| std::net::SocketAddr::from(([127, 0, 0, 1], if port == 0 { 0 } else { port + i }));
+    let mut served = Vec::new();
+    let (generic, _) = vendor_sim::start_generic(
+        vendor_sim::SimBuilder::new("generic").addr(addr(0)),
+        vendor_sim::generic::GenericConfig::default(),
+    )
+    .await?;
+    served.push(Served {
+        env: vec![],
+        handle: generic,
+    });
+    // Vendor simulators: one entry each, added with their crates.
+
+    println!("simulators listening on loopback (Ctrl-C to stop):");
+    for s in &served {
+        println!("  {:<10} {}", s.handle.name(), s.handle.base_url());
+        for (k, v) in &s.env {
+            println!("      export {k}={v}");
+        }
+    }
     tokio::signal::ctrl_c().await?;
     println!("\nrequests seen:");
-    for (route, counts) in sim.counters().routes() {
-        println!("  {route:<28} {:>6}", counts.received);
+    for s in served {
+        for (route, counts) in s.handle.counters().routes() {
+            println!(
+                "  {:<10} {route:<40} {:>6}",
+                s.handle.name(),
+                counts.received
+            );
+        }
+        s.handle.shutdown().await;
     }
-    sim.shutdown().await;
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! `cargo xtask demo`: a short, visible run of the shared machinery against the embedded
+//! The demo's first section: a short, visible run of the shared machinery against the embedded
 //! generic simulator: retries under throttling and server errors, a request that is not safe to
 //! repeat, OAuth refresh ahead of expiry and after a revoked token, and a polled job with
-//! progress. The vendor workflows join it as their crates land.
+//! progress.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,11 +15,12 @@ use serde::Deserialize;
 use vendor_sim::generic::GenericConfig;
 use vendor_sim::{Fault, FaultRule, SimBuilder};
 
+use super::SummaryRow;
 use crate::DynResult;
 
 const PRODUCT: &str = concat!("bulk-demo/", env!("CARGO_PKG_VERSION"));
 
-pub(crate) async fn run() -> DynResult {
+pub(crate) async fn run() -> DynResult<SummaryRow> {
     let started = Instant::now();
     for var in [
         "ZEFORT_API_KEY",
@@ -171,23 +172,16 @@ pub(crate) async fn run() -> DynResult {
         sim.counters().received("GET /jobs/{id}")
     );
 
-    let stats = client.stats();
-    println!("\nsummary");
-    println!(
-        "  {:<22} {:>8}",
-        "requests sent",
-        stats.attempts + authed.stats().attempts
-    );
-    println!("  {:<22} {:>8}", "retries", stats.retries);
-    println!(
-        "  {:<22} {:>8}",
-        "token refreshes",
-        sim.counters().get("oauth.refreshes")
-    );
-    println!("  {:<22} {:>8}", "jobs", sim.counters().get("jobs.created"));
-    println!("  {:<22} {:>7.1}s", "time", started.elapsed().as_secs_f64());
+    let row = SummaryRow {
+        vendor: "generic",
+        against: "simulator".into(),
+        items: total,
+        jobs: sim.counters().get("jobs.created"),
+        retries: client.stats().retries + authed.stats().retries,
+        time: started.elapsed(),
+    };
     sim.shutdown().await;
-    Ok(())
+    Ok(row)
 }
 
 struct DemoJob {

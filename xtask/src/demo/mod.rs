@@ -1,0 +1,62 @@
+//! `cargo xtask demo`: the main job. Each section runs one workflow end to end, against the
+//! embedded simulators (or, for a vendor whose credentials are in the environment, against the
+//! vendor), and reports one row of the closing summary table.
+
+mod generic;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use crate::DynResult;
+
+/// One line of the closing summary.
+#[derive(Debug, Clone)]
+pub(crate) struct SummaryRow {
+    /// Vendor or section name.
+    pub(crate) vendor: &'static str,
+    /// What the section ran against: `simulator` or the vendor's host.
+    pub(crate) against: String,
+    /// Items (records, rows, contracts, processes) moved or changed.
+    pub(crate) items: u64,
+    /// Vendor jobs submitted.
+    pub(crate) jobs: u64,
+    /// HTTP retries the clients made.
+    pub(crate) retries: u64,
+    /// Wall time of the section.
+    pub(crate) time: Duration,
+}
+
+type StartSection = fn() -> Pin<Box<dyn Future<Output = DynResult<SummaryRow>>>>;
+
+/// The sections, in order. A vendor crate adds its own line here.
+const SECTIONS: &[(&str, StartSection)] = &[("shared machinery (generic simulator)", || {
+    Box::pin(generic::run())
+})];
+
+pub(crate) async fn run() -> DynResult {
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for (title, section) in SECTIONS {
+        println!("\n=== {title} ===");
+        rows.push(section().await?);
+    }
+    println!("\n=== summary ===");
+    println!(
+        "{:<10} {:<24} {:>9} {:>6} {:>8} {:>9}",
+        "vendor", "against", "items", "jobs", "retries", "time"
+    );
+    for r in &rows {
+        println!(
+            "{:<10} {:<24} {:>9} {:>6} {:>8} {:>8.1}s",
+            r.vendor,
+            r.against,
+            r.items,
+            r.jobs,
+            r.retries,
+            r.time.as_secs_f64()
+        );
+    }
+    println!("total {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
