@@ -12,6 +12,7 @@
 //! - [`token`]: access tokens refreshed before expiry, once for all callers, shared through a
 //!   [`TokenStore`] between clients and processes.
 //! - [`paginate`]: cursor or page-number pagination as lazy streams.
+//! - [`throttle`]: client-side rate limits, to stay under a vendor's published request rates.
 //! - [`Error`]: one opaque error whose [`ErrorKind`] a caller can act on.
 //!
 //! ```no_run
@@ -40,6 +41,7 @@ mod http;
 pub mod paginate;
 pub mod poll;
 mod retry;
+pub mod throttle;
 pub mod token;
 
 pub use base_url::{BaseUrl, encode_segment};

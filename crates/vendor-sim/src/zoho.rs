@@ -1,0 +1,684 @@
+//! Zoho: the accounts token endpoint and the Creator Bulk Read API v2.
+//!
+//! | Route | Behaviour |
+//! |---|---|
+//! | `POST /oauth/v2/token` | refresh grant (query or form); at most `mint_cap` tokens per refresh token per window, else Zoho's "Access Denied" reply; counter `zoho.refreshes` |
+//! | `POST /api/bulk/v2/{owner}/{app}/report/{report}/read` | create a job (`{"query": {fields, criteria, max_records}}` or `{"query": {"record_cursor"}}`); counter `zoho.jobs.created` |
+//! | `GET …/read/{job_id}` | status (`In-progress`, `Completed`, `Failed`) with `result {count, download_url, record_cursor}` |
+//! | `GET …/read/{job_id}/result` | a ZIP holding one CSV; `recordCursor` header while rows remain; counter `zoho.rows.served` |
+//!
+//! Every Creator reply carries `code` (3000 on success). Tokens go in
+//! `Authorization: Zoho-oauthtoken <token>`; an unknown or expired token gets HTTP 401 with code
+//! 1030. The report's rows are generated from their number, with quoted commas, quotes, line
+//! breaks and non-ASCII text, so tests can check every row arrived once and intact.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::server::{SimBuilder, SimContext, SimHandle};
+
+/// The columns of every simulated report.
+pub const COLUMNS: [&str; 10] = [
+    "ID", "Email", "Name", "City", "Amount", "Status", "Notes", "Created", "Tags", "Score",
+];
+
+/// Settings of the Zoho simulator.
+#[derive(Debug, Clone)]
+pub struct ZohoConfig {
+    /// The OAuth client id the accounts endpoint accepts.
+    pub client_id: String,
+    /// The OAuth client secret the accounts endpoint accepts.
+    pub client_secret: String,
+    /// A refresh token whose access tokens carry both bulk scopes.
+    pub refresh_token: String,
+    /// A refresh token whose access tokens carry only `ZohoCreator.bulk.READ`.
+    pub read_refresh_token: String,
+    /// Lifetime of access tokens.
+    pub token_ttl: Duration,
+    /// Access tokens one refresh token may mint per [`mint_window`](Self::mint_window).
+    pub mint_cap: u32,
+    /// The minting window.
+    pub mint_window: Duration,
+    /// The account owner in the paths.
+    pub owner: String,
+    /// The application link name in the paths.
+    pub app: String,
+    /// Reports and their row counts.
+    pub reports: Vec<(String, u64)>,
+    /// How long a job stays `In-progress`.
+    pub job_duration: Duration,
+    /// Job creations allowed per minute (Zoho: 5 per user).
+    pub creates_per_minute: u32,
+    /// Downloads allowed per minute (Zoho: 10 per user).
+    pub downloads_per_minute: u32,
+    /// Jobs allowed per day before code 4000 (with HTTP 200), if limited.
+    pub daily_job_limit: Option<u32>,
+    /// Which created jobs (1-based) end `Failed`.
+    pub failing_jobs: Vec<u64>,
+}
+
+impl Default for ZohoConfig {
+    fn default() -> Self {
+        ZohoConfig {
+            client_id: "1000.SIMCLIENT".into(),
+            client_secret: "sim-zoho-secret-not-real".into(),
+            refresh_token: "1000.sim-refresh-not-real".into(),
+            read_refresh_token: "1000.sim-read-refresh-not-real".into(),
+            token_ttl: Duration::from_secs(3600),
+            mint_cap: 10,
+            mint_window: Duration::from_secs(600),
+            owner: "acme".into(),
+            app: "orders-app".into(),
+            reports: vec![("All_Orders".into(), 250_000), ("Small".into(), 25)],
+            job_duration: Duration::from_secs(3),
+            creates_per_minute: 5,
+            downloads_per_minute: 10,
+            daily_job_limit: None,
+            failing_jobs: Vec::new(),
+        }
+    }
+}
+
+/// Handle on the Zoho simulator's state.
+#[derive(Clone)]
+pub struct Zoho {
+    state: Arc<ZohoState>,
+}
+
+impl std::fmt::Debug for Zoho {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zoho").finish_non_exhaustive()
+    }
+}
+
+struct ZohoState {
+    cfg: ZohoConfig,
+    ctx: SimContext,
+    next: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: HashMap<String, SimToken>,
+    mints: HashMap<String, Vec<Instant>>,
+    jobs: HashMap<String, SimJob>,
+    cursors: HashMap<String, SimCursor>,
+    creates: Vec<Instant>,
+    downloads: Vec<Instant>,
+    jobs_today: u32,
+    rows_served: u64,
+}
+
+struct SimToken {
+    expires: Instant,
+    can_create: bool,
+}
+
+struct SimCursor {
+    report: String,
+    next_row: u64,
+    max_records: u64,
+    issued: Instant,
+}
+
+struct SimJob {
+    number: u64,
+    report: String,
+    created: Instant,
+    first_row: u64,
+    count: u64,
+    max_records: u64,
+    zip: Option<Bytes>,
+}
+
+/// The path prefix of a report's bulk-read routes.
+fn read_prefix() -> &'static str {
+    "/api/bulk/v2/{owner}/{app}/report/{report}/read"
+}
+
+impl Zoho {
+    /// A simulator with `cfg`, reporting to `ctx`'s counters.
+    pub fn new(ctx: SimContext, cfg: ZohoConfig) -> Self {
+        Zoho {
+            state: Arc::new(ZohoState {
+                cfg,
+                ctx,
+                next: AtomicU64::new(1),
+                inner: Mutex::new(Inner::default()),
+            }),
+        }
+    }
+
+    /// The routes: the accounts endpoint and the Creator bulk endpoints on one origin.
+    pub fn router(&self) -> Router {
+        let prefix = read_prefix();
+        Router::new()
+            .route("/oauth/v2/token", post(token))
+            .route(prefix, post(create_job))
+            .route(&format!("{prefix}/{{job_id}}"), get(job_status))
+            .route(&format!("{prefix}/{{job_id}}/result"), get(download))
+            .with_state(self.state.clone())
+    }
+
+    /// Expires every access token minted so far (as Zoho would after an hour).
+    pub fn expire_tokens(&self) {
+        self.state.lock().tokens.clear();
+    }
+
+    /// Rows served by downloads so far.
+    pub fn rows_served(&self) -> u64 {
+        self.state.lock().rows_served
+    }
+
+    /// The CSV values of row `n` (1-based), as the simulator writes them.
+    pub fn row(n: u64) -> Vec<String> {
+        row_values(n)
+    }
+
+    /// A ZIP holding one CSV of rows `first..first + count` (for benchmarks and tests).
+    pub fn zip_rows(first: u64, count: u64) -> Bytes {
+        build_zip("report.csv", first, count)
+    }
+}
+
+impl ZohoState {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+type St = State<Arc<ZohoState>>;
+
+fn creator_error(status: StatusCode, code: i64, message: &str) -> Response {
+    (status, Json(json!({ "code": code, "message": message }))).into_response()
+}
+
+fn url_params(query: Option<String>, body: &[u8]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for text in [
+        query.unwrap_or_default(),
+        String::from_utf8_lossy(body).into_owned(),
+    ] {
+        let uri = format!("/?{text}");
+        if let Ok(uri) = uri.parse::<axum::http::Uri>()
+            && let Ok(q) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        {
+            out.extend(q.0);
+        }
+    }
+    out
+}
+
+async fn token(State(st): St, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let params = url_params(query, &body);
+    let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+    let cfg = &st.cfg;
+    if get("grant_type") != "refresh_token" {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "unsupported_grant_type"})),
+        )
+            .into_response();
+    }
+    if get("client_id") != cfg.client_id || get("client_secret") != cfg.client_secret {
+        return Json(json!({"error": "invalid_client"})).into_response();
+    }
+    let refresh = get("refresh_token");
+    let can_create = if refresh == cfg.refresh_token {
+        true
+    } else if refresh == cfg.read_refresh_token {
+        false
+    } else {
+        return Json(json!({"error": "invalid_code"})).into_response();
+    };
+    let now = Instant::now();
+    let mut inner = st.lock();
+    let mints = inner.mints.entry(refresh.to_owned()).or_default();
+    mints.retain(|t| now.saturating_duration_since(*t) < cfg.mint_window);
+    if mints.len() >= cfg.mint_cap as usize {
+        st.ctx.counters.incr("zoho.refreshes.refused");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": "Access Denied",
+                "error_description": "You have made too many requests continuously. Please try again after some time."
+            })),
+        )
+            .into_response();
+    }
+    mints.push(now);
+    let n = st.next.fetch_add(1, Ordering::Relaxed);
+    let access = format!("1000.simaccess{n:08}.simtoken");
+    inner.tokens.insert(
+        access.clone(),
+        SimToken {
+            expires: now + cfg.token_ttl,
+            can_create,
+        },
+    );
+    drop(inner);
+    st.ctx.counters.incr("zoho.refreshes");
+    Json(json!({
+        "access_token": access,
+        "expires_in": cfg.token_ttl.as_secs(),
+        "api_domain": "https://www.zohoapis.com",
+        "token_type": "Bearer",
+    }))
+    .into_response()
+}
+
+/// Checks the `Zoho-oauthtoken` header; `Err` is the reply to send.
+fn authorize(st: &ZohoState, headers: &HeaderMap, create: bool) -> Result<(), Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Zoho-oauthtoken "));
+    let inner = st.lock();
+    match token.and_then(|t| inner.tokens.get(t)) {
+        Some(t) if t.expires > Instant::now() => {
+            if create && !t.can_create {
+                Err(creator_error(
+                    StatusCode::UNAUTHORIZED,
+                    2945,
+                    "INVALID_OAUTHSCOPE: ZohoCreator.bulk.CREATE is required",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(creator_error(
+            StatusCode::UNAUTHORIZED,
+            1030,
+            "Invalid OAuthtoken or OAuthtoken expired",
+        )),
+    }
+}
+
+fn check_app(st: &ZohoState, owner: &str, app: &str) -> Result<(), Response> {
+    if owner != st.cfg.owner {
+        return Err(creator_error(
+            StatusCode::NOT_FOUND,
+            1040,
+            "No such account owner",
+        ));
+    }
+    if app != st.cfg.app {
+        return Err(creator_error(
+            StatusCode::NOT_FOUND,
+            1000,
+            "No application named so",
+        ));
+    }
+    Ok(())
+}
+
+/// Counts one use of a throttled operation; `false` when the minute's allowance is spent.
+fn within(recent: &mut Vec<Instant>, per_minute: u32) -> bool {
+    let now = Instant::now();
+    recent.retain(|t| now.saturating_duration_since(*t) < Duration::from_secs(60));
+    if recent.len() >= per_minute as usize {
+        return false;
+    }
+    recent.push(now);
+    true
+}
+
+#[derive(Deserialize, Default)]
+struct CreateBody {
+    #[serde(default)]
+    query: CreateQuery,
+}
+
+#[derive(Deserialize, Default)]
+struct CreateQuery {
+    fields: Option<Vec<String>>,
+    criteria: Option<String>,
+    max_records: Option<u64>,
+    record_cursor: Option<String>,
+}
+
+async fn create_job(
+    State(st): St,
+    Path((owner, app, report)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_app(&st, &owner, &app).and_then(|()| authorize(&st, &headers, true)) {
+        return r;
+    }
+    let Some(total) = st.cfg.reports.iter().find(|r| r.0 == report).map(|r| r.1) else {
+        return creator_error(StatusCode::NOT_FOUND, 2894, "No report named so");
+    };
+    let body: CreateBody = if body.is_empty() {
+        CreateBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(_) => return creator_error(StatusCode::BAD_REQUEST, 2945, "Invalid JSON body"),
+        }
+    };
+    let q = body.query;
+    let mut inner = st.lock();
+    if let Some(limit) = st.cfg.daily_job_limit
+        && inner.jobs_today >= limit
+    {
+        return creator_error(
+            StatusCode::OK,
+            4000,
+            "Developer API limit for the day has been reached",
+        );
+    }
+    if !within(&mut inner.creates, st.cfg.creates_per_minute) {
+        st.ctx.counters.incr("zoho.throttled.create");
+        return creator_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            2955,
+            "Bulk read job creation limit reached; try after a minute",
+        );
+    }
+    let (first_row, max_records) = match &q.record_cursor {
+        Some(cursor) => {
+            if q.fields.is_some() || q.criteria.is_some() || q.max_records.is_some() {
+                return creator_error(
+                    StatusCode::BAD_REQUEST,
+                    2946,
+                    "record_cursor must be sent alone",
+                );
+            }
+            let Some(c) = inner.cursors.get(cursor) else {
+                return creator_error(StatusCode::BAD_REQUEST, 2947, "Invalid record_cursor");
+            };
+            if c.report != report {
+                return creator_error(StatusCode::BAD_REQUEST, 2947, "Invalid record_cursor");
+            }
+            if c.issued.elapsed() > Duration::from_secs(15 * 60) {
+                return creator_error(StatusCode::BAD_REQUEST, 2948, "record_cursor expired");
+            }
+            (c.next_row, c.max_records)
+        }
+        None => {
+            let max = q.max_records.unwrap_or(100_000);
+            if !(100_000..=200_000).contains(&max) || max % 1000 != 0 {
+                return creator_error(
+                    StatusCode::BAD_REQUEST,
+                    2949,
+                    "max_records must be a multiple of 1000 between 100000 and 200000",
+                );
+            }
+            if let Some(fields) = &q.fields
+                && let Some(bad) = fields.iter().find(|f| !COLUMNS.contains(&f.as_str()))
+            {
+                return creator_error(
+                    StatusCode::BAD_REQUEST,
+                    2950,
+                    &format!("Unknown field {bad}"),
+                );
+            }
+            (1, max)
+        }
+    };
+    let count = max_records.min(total.saturating_sub(first_row - 1));
+    inner.jobs_today += 1;
+    let number = st.next.fetch_add(1, Ordering::Relaxed);
+    let id = format!("2000000{number:06}");
+    let created_jobs = st.ctx.counters.get("zoho.jobs.created") + 1;
+    inner.jobs.insert(
+        id.clone(),
+        SimJob {
+            number: created_jobs,
+            report: report.clone(),
+            created: Instant::now(),
+            first_row,
+            count,
+            max_records,
+            zip: None,
+        },
+    );
+    drop(inner);
+    st.ctx.counters.incr("zoho.jobs.created");
+    Json(json!({
+        "code": 3000,
+        "details": {
+            "id": id,
+            "operation": "read",
+            "created_by": "sim.user",
+            "created_time": "03-Sep-2021 14:55:46",
+            "status": "In-progress",
+        }
+    }))
+    .into_response()
+}
+
+fn status_of(st: &ZohoState, job: &SimJob) -> &'static str {
+    if job.created.elapsed() < st.cfg.job_duration {
+        "In-progress"
+    } else if st.cfg.failing_jobs.contains(&job.number) {
+        "Failed"
+    } else {
+        "Completed"
+    }
+}
+
+/// The cursor for the rows after `job`, minted when first asked for.
+fn cursor_after(inner: &mut Inner, id: &str, total: u64) -> Option<String> {
+    let job = inner.jobs.get(id)?;
+    let next_row = job.first_row + job.count;
+    if next_row > total {
+        return None;
+    }
+    let cursor = format!("{}x{}", 7_000_000 + next_row, id);
+    let report = job.report.clone();
+    let max_records = job.max_records;
+    inner.cursors.entry(cursor.clone()).or_insert(SimCursor {
+        report,
+        next_row,
+        max_records,
+        issued: Instant::now(),
+    });
+    Some(cursor)
+}
+
+async fn job_status(
+    State(st): St,
+    Path((owner, app, report, id)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = check_app(&st, &owner, &app).and_then(|()| authorize(&st, &headers, false)) {
+        return r;
+    }
+    let total = st
+        .cfg
+        .reports
+        .iter()
+        .find(|r| r.0 == report)
+        .map_or(0, |r| r.1);
+    let mut inner = st.lock();
+    let Some(job) = inner.jobs.get(&id).filter(|j| j.report == report) else {
+        return creator_error(StatusCode::NOT_FOUND, 2893, "No job with this id");
+    };
+    let status = status_of(&st, job);
+    let count = job.count;
+    let mut details = json!({
+        "id": id,
+        "operation": "read",
+        "created_by": "sim.user",
+        "created_time": "03-Sep-2021 14:55:46",
+        "status": status,
+    });
+    if status == "Completed" {
+        let mut result = json!({
+            "count": count,
+            "download_url": format!("/api/bulk/v2/{owner}/{app}/report/{report}/read/{id}/result"),
+        });
+        if let Some(cursor) = cursor_after(&mut inner, &id, total) {
+            result["record_cursor"] = json!(cursor);
+        }
+        details["result"] = result;
+    }
+    Json(json!({ "code": 3000, "details": details })).into_response()
+}
+
+async fn download(
+    State(st): St,
+    Path((owner, app, report, id)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = check_app(&st, &owner, &app).and_then(|()| authorize(&st, &headers, false)) {
+        return r;
+    }
+    let total = st
+        .cfg
+        .reports
+        .iter()
+        .find(|r| r.0 == report)
+        .map_or(0, |r| r.1);
+    let (first, count, cached) = {
+        let mut inner = st.lock();
+        if !within(&mut inner.downloads, st.cfg.downloads_per_minute) {
+            st.ctx.counters.incr("zoho.throttled.download");
+            return creator_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                2955,
+                "Download limit reached; try after a minute",
+            );
+        }
+        let Some(job) = inner.jobs.get(&id).filter(|j| j.report == report) else {
+            return creator_error(StatusCode::NOT_FOUND, 2893, "No job with this id");
+        };
+        if status_of(&st, job) != "Completed" {
+            return creator_error(StatusCode::BAD_REQUEST, 2951, "The job has not completed");
+        }
+        (job.first_row, job.count, job.zip.clone())
+    };
+    let zip = match cached {
+        Some(z) => z,
+        None => {
+            let name = format!("{report}.csv");
+            let built = tokio::task::spawn_blocking(move || build_zip(&name, first, count))
+                .await
+                .unwrap_or_default();
+            if let Some(job) = st.lock().jobs.get_mut(&id) {
+                job.zip = Some(built.clone());
+            }
+            built
+        }
+    };
+    let cursor = {
+        let mut inner = st.lock();
+        inner.rows_served += count;
+        cursor_after(&mut inner, &id, total)
+    };
+    st.ctx.counters.add("zoho.rows.served", count);
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, "application/zip"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"result.zip\"",
+            ),
+        ],
+        zip,
+    )
+        .into_response();
+    if let Some(c) = cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert("recordCursor", c);
+    }
+    resp
+}
+
+const CITIES: [&str; 6] = [
+    "Zürich",
+    "São Paulo",
+    "東京",
+    "Kraków",
+    "Reykjavík",
+    "Austin",
+];
+
+fn row_values(n: u64) -> Vec<String> {
+    let name = if n % 7 == 0 {
+        format!("O\"Brien {n}")
+    } else {
+        format!("Customer {n}")
+    };
+    let notes = if n % 11 == 0 {
+        format!("first line, with a comma\nsecond line of {n}")
+    } else if n % 5 == 0 {
+        "needs \"follow-up\", soon".to_owned()
+    } else {
+        String::new()
+    };
+    vec![
+        format!("{}", 3_000_000_000_000 + n),
+        format!("user{n}@example.com"),
+        name,
+        CITIES[(n % 6) as usize].to_owned(),
+        format!("{}.{:02}", n % 10_000, n % 100),
+        ["Open", "Shipped", "Closed"][(n % 3) as usize].to_owned(),
+        notes,
+        format!(
+            "2024-{:02}-{:02} 10:{:02}:00",
+            n % 12 + 1,
+            n % 28 + 1,
+            n % 60
+        ),
+        if n % 13 == 0 {
+            "vip,🚀".to_owned()
+        } else {
+            "standard".to_owned()
+        },
+        format!("{}", (n * 37) % 101),
+    ]
+}
+
+fn build_zip(name: &str, first: u64, count: u64) -> Bytes {
+    let mut csv_bytes = Vec::with_capacity(count as usize * 160);
+    {
+        let mut w = csv::Writer::from_writer(&mut csv_bytes);
+        let _ = w.write_record(COLUMNS);
+        for n in first..first + count {
+            let _ = w.write_record(row_values(n));
+        }
+        let _ = w.flush();
+    }
+    let mut out = std::io::Cursor::new(Vec::with_capacity(csv_bytes.len() / 3));
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1));
+        let _ = zip.start_file(name, options);
+        let _ = zip.write_all(&csv_bytes);
+        let _ = zip.finish();
+    }
+    Bytes::from(out.into_inner())
+}
+
+/// Starts the Zoho simulator and returns it with its handle.
+pub async fn start(builder: SimBuilder, cfg: ZohoConfig) -> std::io::Result<(SimHandle, Zoho)> {
+    let mut handle = None;
+    let sim = builder
+        .start(|ctx| {
+            let z = Zoho::new(ctx, cfg);
+            let router = z.router();
+            handle = Some(z);
+            router
+        })
+        .await?;
+    let zoho = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
+    Ok((sim, zoho))
+}

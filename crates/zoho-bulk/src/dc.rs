@@ -1,0 +1,133 @@
+//! Zoho data centres and their hosts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bulk_common::Error;
+
+/// A Zoho data centre: where an account lives, which fixes both the Creator API host and the
+/// accounts (OAuth) host.
+///
+/// ```
+/// use zoho_bulk::DataCentre;
+/// let dc: DataCentre = "eu".parse()?;
+/// assert_eq!(dc.creator_url(), "https://creator.zoho.eu");
+/// assert_eq!(dc.accounts_url(), "https://accounts.zoho.eu");
+/// # Ok::<(), zoho_bulk::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DataCentre {
+    /// United States (`zoho.com`).
+    Us,
+    /// Europe (`zoho.eu`).
+    Eu,
+    /// India (`zoho.in`).
+    In,
+    /// Australia (`zoho.com.au`).
+    Au,
+    /// Japan (`zoho.jp`).
+    Jp,
+    /// Canada (`zohocloud.ca`).
+    Ca,
+    /// Saudi Arabia (`zoho.sa`).
+    Sa,
+    /// China (`zoho.com.cn`).
+    Cn,
+}
+
+impl DataCentre {
+    /// Every data centre.
+    pub const ALL: [DataCentre; 8] = [
+        DataCentre::Us,
+        DataCentre::Eu,
+        DataCentre::In,
+        DataCentre::Au,
+        DataCentre::Jp,
+        DataCentre::Ca,
+        DataCentre::Sa,
+        DataCentre::Cn,
+    ];
+
+    /// The domain suffix (`zoho.eu`, `zohocloud.ca`, ...).
+    pub fn domain(self) -> &'static str {
+        match self {
+            DataCentre::Us => "zoho.com",
+            DataCentre::Eu => "zoho.eu",
+            DataCentre::In => "zoho.in",
+            DataCentre::Au => "zoho.com.au",
+            DataCentre::Jp => "zoho.jp",
+            DataCentre::Ca => "zohocloud.ca",
+            DataCentre::Sa => "zoho.sa",
+            DataCentre::Cn => "zoho.com.cn",
+        }
+    }
+
+    /// The Creator API base URL (`https://creator.zoho.eu`). Never derived from the `api_domain`
+    /// of a token reply, which points at `zohoapis` hosts that do not serve Bulk Read.
+    pub fn creator_url(self) -> String {
+        format!("https://creator.{}", self.domain())
+    }
+
+    /// The accounts (OAuth) base URL (`https://accounts.zoho.eu`).
+    pub fn accounts_url(self) -> String {
+        format!("https://accounts.{}", self.domain())
+    }
+}
+
+impl fmt::Display for DataCentre {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.domain())
+    }
+}
+
+impl FromStr for DataCentre {
+    type Err = Error;
+
+    /// Accepts the short names (`us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `cn`), the domain
+    /// endings (`com`, `eu`, `com.au`, `com.cn`, ...) and whole domains (`zoho.eu`).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let key = s.trim().to_ascii_lowercase();
+        let key = key
+            .trim_start_matches('.')
+            .trim_start_matches("zohocloud.")
+            .trim_start_matches("zoho.");
+        Ok(match key {
+            "us" | "com" => DataCentre::Us,
+            "eu" => DataCentre::Eu,
+            "in" => DataCentre::In,
+            "au" | "com.au" => DataCentre::Au,
+            "jp" => DataCentre::Jp,
+            "ca" => DataCentre::Ca,
+            "sa" => DataCentre::Sa,
+            "cn" | "com.cn" => DataCentre::Cn,
+            _ => {
+                return Err(Error::config(format!(
+                    "unknown Zoho data centre {s:?}; use one of us, eu, in, au, jp, ca, sa, cn"
+                )));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_data_centre_round_trips_and_has_matching_hosts() {
+        for dc in DataCentre::ALL {
+            assert_eq!(dc.domain().parse::<DataCentre>().ok(), Some(dc));
+            assert!(dc.creator_url().ends_with(dc.domain()));
+            assert!(dc.accounts_url().ends_with(dc.domain()));
+        }
+        assert_eq!("com.au".parse::<DataCentre>().ok(), Some(DataCentre::Au));
+        assert_eq!(
+            DataCentre::Ca.accounts_url(),
+            "https://accounts.zohocloud.ca"
+        );
+        assert_eq!(DataCentre::Cn.creator_url(), "https://creator.zoho.com.cn");
+        let err = "mars".parse::<DataCentre>().unwrap_err();
+        assert!(err.to_string().contains("unknown Zoho data centre"));
+    }
+}

@@ -1,0 +1,297 @@
+//! Whole-report exports: one stream of rows over as many jobs as the record cursor needs.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use bulk_common::poll::Wait;
+use bulk_common::{CancellationToken, Result};
+use futures::{Stream, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::client::Client;
+use crate::job::JobHandle;
+use crate::models::{JobStatus, ReadQuery};
+use crate::rows::Record;
+
+/// What an export does next; part of an [`ExportCheckpoint`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NextStep {
+    /// Create the first job from the query.
+    Start,
+    /// Wait for (or download) this job, which Zoho keeps for 24 hours.
+    Job(JobHandle),
+    /// Create a follow-up job from this cursor, which Zoho keeps for 15 minutes.
+    Cursor {
+        /// The record cursor.
+        record_cursor: String,
+    },
+    /// Nothing left.
+    Done,
+}
+
+/// Where an export stands between two jobs: every row of the completed jobs has been handed to
+/// the consumer. Save it (it serializes) to resume with [`Client::resume_export`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ExportCheckpoint {
+    /// The report's link name.
+    pub report: String,
+    /// The export's query.
+    pub query: ReadQuery,
+    /// What comes next.
+    pub next: NextStep,
+    /// The job after [`next`](Self::next), when it was already created from the cursor (it is
+    /// created as soon as a batch is downloaded, before that batch's rows are consumed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub following: Option<JobHandle>,
+    /// Jobs whose rows were all delivered.
+    pub jobs_completed: u32,
+    /// Rows delivered so far.
+    pub rows_delivered: u64,
+}
+
+/// Progress of an export, as reported to [`ExportOptions::on_event`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExportEvent<'a> {
+    /// A job was created.
+    JobCreated(&'a JobHandle),
+    /// A job was polled and is still running.
+    JobPending {
+        /// The job.
+        job: &'a JobHandle,
+        /// Zoho's status text.
+        status: String,
+        /// Looks so far.
+        polls: u32,
+    },
+    /// A job's result was downloaded.
+    JobDownloaded {
+        /// The job.
+        job: &'a JobHandle,
+        /// Rows Zoho reports in it.
+        rows: Option<u64>,
+        /// Size of the ZIP archive.
+        bytes: u64,
+    },
+    /// Every row before this point has been delivered.
+    Checkpoint(&'a ExportCheckpoint),
+}
+
+type Observer = Arc<dyn Fn(&ExportEvent<'_>) + Send + Sync>;
+
+/// Options of an export.
+#[derive(Clone, Default)]
+#[must_use]
+pub struct ExportOptions {
+    on_event: Option<Observer>,
+    cancel: Option<CancellationToken>,
+}
+
+impl fmt::Debug for ExportOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportOptions")
+            .field("on_event", &self.on_event.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+impl ExportOptions {
+    /// Default options: no observer, no cancellation token (dropping the stream stops it).
+    pub fn new() -> Self {
+        ExportOptions::default()
+    }
+
+    /// Called with progress events and checkpoints.
+    pub fn on_event(mut self, f: impl Fn(&ExportEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    /// Stops waiting for jobs when `token` is cancelled.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+}
+
+/// The rows of an export, in order, across all its jobs. Ends after the last row, or with the
+/// first error (which ends the export; resume from the last checkpoint).
+pub struct Export {
+    inner: Pin<Box<dyn Stream<Item = Result<Record>> + Send>>,
+}
+
+impl fmt::Debug for Export {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Export").finish_non_exhaustive()
+    }
+}
+
+impl Stream for Export {
+    type Item = Result<Record>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+struct State {
+    client: Client,
+    checkpoint: ExportCheckpoint,
+    delivered: Arc<AtomicU64>,
+    opts: ExportOptions,
+}
+
+impl State {
+    fn emit(&self, event: ExportEvent<'_>) {
+        if let Some(f) = &self.opts.on_event {
+            f(&event);
+        }
+    }
+}
+
+impl Client {
+    /// Exports every row of `report` matching `query`, across as many jobs as Zoho's row cap
+    /// requires.
+    ///
+    /// Follow-up jobs send only the record cursor and are created as soon as a batch is
+    /// downloaded, well within the cursor's 15-minute life and while the batch's rows are being
+    /// consumed. Job creations and downloads respect the client's throttles; a broken download
+    /// is fetched again; a batch whose rows do not match Zoho's count ends the stream with an
+    /// error rather than silently short.
+    pub fn export(&self, report: &str, query: ReadQuery) -> Export {
+        self.export_with(report, query, ExportOptions::new())
+    }
+
+    /// [`Client::export`] with progress events, checkpoints and cancellation.
+    pub fn export_with(&self, report: &str, query: ReadQuery, opts: ExportOptions) -> Export {
+        let checkpoint = ExportCheckpoint {
+            report: report.to_owned(),
+            query,
+            next: NextStep::Start,
+            following: None,
+            jobs_completed: 0,
+            rows_delivered: 0,
+        };
+        self.resume_export(checkpoint, opts)
+    }
+
+    /// Continues an export from a checkpoint saved by an earlier run: waits for (or downloads)
+    /// the pending job, or creates the follow-up job from the saved cursor if it is still
+    /// fresh. Rows of the job that was being consumed when the earlier run stopped are
+    /// delivered again from its start (at-least-once within that job).
+    pub fn resume_export(&self, checkpoint: ExportCheckpoint, opts: ExportOptions) -> Export {
+        let delivered = Arc::new(AtomicU64::new(checkpoint.rows_delivered));
+        let state = State {
+            client: self.clone(),
+            checkpoint,
+            delivered: delivered.clone(),
+            opts,
+        };
+        let stream = futures::stream::try_unfold(state, step)
+            .map_ok(move |rows| {
+                let delivered = delivered.clone();
+                rows.inspect_ok(move |_| {
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .try_flatten();
+        Export {
+            inner: Box::pin(stream),
+        }
+    }
+
+    /// [`Client::export`] decoding each row into `T` by column name.
+    pub fn export_as<T: DeserializeOwned + Send + 'static>(
+        &self,
+        report: &str,
+        query: ReadQuery,
+    ) -> impl Stream<Item = Result<T>> + Send + Unpin + 'static {
+        self.export(report, query)
+            .map(|row| row.and_then(|r| r.deserialize::<T>()))
+    }
+}
+
+/// One job of an export: make sure the job exists, wait, download, create the next job, and
+/// hand over this job's rows. Called again only after the previous job's rows were consumed.
+async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
+    st.checkpoint.rows_delivered = st.delivered.load(Ordering::Relaxed);
+    st.emit(ExportEvent::Checkpoint(&st.checkpoint));
+    let report = st.checkpoint.report.clone();
+    let job = match std::mem::replace(&mut st.checkpoint.next, NextStep::Done) {
+        NextStep::Done => return Ok(None),
+        NextStep::Start => {
+            let job = st.client.create_job(&report, &st.checkpoint.query).await?;
+            st.emit(ExportEvent::JobCreated(&job));
+            job
+        }
+        NextStep::Cursor { record_cursor } => {
+            let job = st.client.create_next_job(&report, &record_cursor).await?;
+            st.emit(ExportEvent::JobCreated(&job));
+            job
+        }
+        NextStep::Job(job) => job,
+    };
+    st.checkpoint.next = NextStep::Job(job.clone());
+    let attached = st.client.attach(job.clone());
+    let mut wait = Wait::new(&attached).policy(st.client.inner.poll.clone());
+    if let Some(cancel) = &st.opts.cancel {
+        wait = wait.cancel_on(cancel.clone());
+    }
+    if let Some(f) = st.opts.on_event.clone() {
+        let handle = job.clone();
+        wait = wait.on_event(move |e| {
+            f(&ExportEvent::JobPending {
+                job: &handle,
+                status: e
+                    .progress
+                    .status
+                    .clone()
+                    .unwrap_or_else(|| JobStatus::InProgress.to_string()),
+                polls: e.polls,
+            })
+        });
+    }
+    let details = wait.run().await?;
+    let download = st.client.download(&job, Some(&details)).await?;
+    st.emit(ExportEvent::JobDownloaded {
+        job: &job,
+        rows: details.result.as_ref().and_then(|r| r.count),
+        bytes: download.bytes,
+    });
+    let following = st.checkpoint.following.take();
+    let next = match (download.record_cursor, following) {
+        (None, _) => NextStep::Done,
+        // A resumed export already created this follow-up job before it stopped.
+        (Some(_), Some(prefetched)) => NextStep::Job(prefetched),
+        (Some(record_cursor), None) => {
+            match st.client.create_next_job(&report, &record_cursor).await {
+                Ok(next) => {
+                    st.emit(ExportEvent::JobCreated(&next));
+                    // Until this batch's rows are consumed, a resume must still start from
+                    // this job, but must reuse the follow-up job rather than create another.
+                    st.checkpoint.following = Some(next.clone());
+                    st.checkpoint.rows_delivered = st.delivered.load(Ordering::Relaxed);
+                    st.emit(ExportEvent::Checkpoint(&st.checkpoint));
+                    st.checkpoint.following = None;
+                    NextStep::Job(next)
+                }
+                Err(e) => {
+                    // This batch's rows come first; creating the follow-up job is tried again
+                    // after them, and fails then if it still must.
+                    tracing::warn!(error = %e, "could not create the follow-up job yet");
+                    NextStep::Cursor { record_cursor }
+                }
+            }
+        }
+    };
+    st.checkpoint.next = next;
+    st.checkpoint.jobs_completed += 1;
+    Ok(Some((download.rows, st)))
+}

@@ -1,0 +1,306 @@
+//! Bulk Read request and reply types.
+
+use std::fmt;
+
+use bulk_common::Error;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Rows per job: 100,000 to 200,000 in steps of 1,000 (Zoho's documented bounds).
+///
+/// ```
+/// use zoho_bulk::MaxRecords;
+/// assert!(MaxRecords::new(200_000).is_ok());
+/// assert!(MaxRecords::new(150_500).is_err());
+/// assert!(MaxRecords::new(50_000).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct MaxRecords(u32);
+
+impl MaxRecords {
+    /// The smallest (and Zoho's default) job size.
+    pub const MIN: MaxRecords = MaxRecords(100_000);
+    /// The largest job size.
+    pub const MAX: MaxRecords = MaxRecords(200_000);
+
+    /// Validates a job size.
+    pub fn new(n: u32) -> Result<Self, Error> {
+        if (100_000..=200_000).contains(&n) && n % 1000 == 0 {
+            Ok(MaxRecords(n))
+        } else {
+            Err(Error::invalid_input(format!(
+                "max_records {n} is invalid: Zoho accepts multiples of 1000 from 100000 to 200000"
+            )))
+        }
+    }
+
+    /// The value.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for MaxRecords {
+    type Error = Error;
+    fn try_from(n: u32) -> Result<Self, Error> {
+        MaxRecords::new(n)
+    }
+}
+
+impl From<MaxRecords> for u32 {
+    fn from(m: MaxRecords) -> u32 {
+        m.0
+    }
+}
+
+/// What a bulk read exports: fields, criteria and job size. Empty means every field of every
+/// record, 100,000 rows per job.
+///
+/// ```
+/// use zoho_bulk::{MaxRecords, ReadQuery};
+/// let q = ReadQuery::new()
+///     .fields(["Email", "Name"])
+///     .criteria("Status == \"Open\"")
+///     .max_records(MaxRecords::MAX);
+/// # let _ = q;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReadQuery {
+    /// Field link names to export (all when `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+    /// A Creator criteria string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub criteria: Option<String>,
+    /// Rows per job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_records: Option<MaxRecords>,
+}
+
+impl ReadQuery {
+    /// Every field, every record, default job size.
+    pub fn new() -> Self {
+        ReadQuery::default()
+    }
+
+    /// Exports only these fields.
+    pub fn fields<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.fields = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Exports only records matching a Creator criteria string.
+    pub fn criteria(mut self, criteria: impl Into<String>) -> Self {
+        self.criteria = Some(criteria.into());
+        self
+    }
+
+    /// Sets the rows per job.
+    pub fn max_records(mut self, max: MaxRecords) -> Self {
+        self.max_records = Some(max);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if let Some(fields) = &self.fields {
+            if fields.is_empty() {
+                return Err(Error::invalid_input(
+                    "the field list is empty; leave it unset to export every field",
+                ));
+            }
+            if let Some(bad) = fields.iter().find(|f| f.trim().is_empty()) {
+                return Err(Error::invalid_input(format!("field name {bad:?} is blank")));
+            }
+        }
+        if self
+            .criteria
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(Error::invalid_input(
+                "the criteria string is blank; leave it unset to export every record",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The body of a job-creation request: a first query, or a record cursor alone (Zoho refuses
+/// follow-up jobs that repeat fields, criteria or size).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CreateBody<'a> {
+    pub(crate) query: CreateQuery<'a>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(crate) enum CreateQuery<'a> {
+    First(&'a ReadQuery),
+    Cursor { record_cursor: &'a str },
+}
+
+/// A bulk-read job's status. Zoho spells it inconsistently (`In-progress`, `IN PROGRESS`,
+/// `IN_PROGRESS`); it is compared without case or punctuation, and an unknown value is kept in
+/// [`JobStatus::Other`] (treated as still running).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobStatus {
+    /// Still running.
+    InProgress,
+    /// Finished; the result can be downloaded for 24 hours.
+    Completed,
+    /// Failed.
+    Failed,
+    /// A value this crate does not know, as sent.
+    Other(String),
+}
+
+impl JobStatus {
+    /// Reads Zoho's status text.
+    pub fn parse(text: &str) -> JobStatus {
+        let key: String = text
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        match key.as_str() {
+            "INPROGRESS" => JobStatus::InProgress,
+            "COMPLETED" => JobStatus::Completed,
+            "FAILED" => JobStatus::Failed,
+            _ => JobStatus::Other(text.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobStatus::InProgress => f.write_str("In-progress"),
+            JobStatus::Completed => f.write_str("Completed"),
+            JobStatus::Failed => f.write_str("Failed"),
+            JobStatus::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JobStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(JobStatus::parse(&String::deserialize(d)?))
+    }
+}
+
+/// A job as Zoho describes it (`details` of the create and status replies).
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct JobDetails {
+    /// The job id (a numeric string).
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    /// `read`.
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// Who created it.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// When, as Zoho writes it (`03-Sep-2021 14:55:46`, no time zone).
+    #[serde(default)]
+    pub created_time: Option<String>,
+    /// The status (older replies call it `state`).
+    #[serde(alias = "state", default = "in_progress")]
+    pub status: JobStatus,
+    /// Present once the job completed.
+    #[serde(default)]
+    pub result: Option<JobResult>,
+}
+
+fn in_progress() -> JobStatus {
+    JobStatus::InProgress
+}
+
+/// The result of a completed job.
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct JobResult {
+    /// Rows in the result.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Where to download it (relative to the Creator host).
+    #[serde(default)]
+    pub download_url: Option<String>,
+    /// The cursor for the next batch, absent on the last one.
+    #[serde(default)]
+    pub record_cursor: Option<String>,
+}
+
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a job id, got {other}"
+        ))),
+    }
+}
+
+/// The envelope of Creator replies.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Envelope {
+    pub(crate) details: Option<JobDetails>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_spellings_are_normalised() {
+        for (text, want) in [
+            ("In-progress", JobStatus::InProgress),
+            ("IN PROGRESS", JobStatus::InProgress),
+            ("in_progress", JobStatus::InProgress),
+            ("Completed", JobStatus::Completed),
+            ("COMPLETED", JobStatus::Completed),
+            ("failed", JobStatus::Failed),
+            ("Queued", JobStatus::Other("Queued".into())),
+        ] {
+            assert_eq!(JobStatus::parse(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn create_bodies_match_the_documented_shapes() {
+        let q = ReadQuery::new()
+            .fields(["Email"])
+            .criteria("a == 1")
+            .max_records(MaxRecords::MAX);
+        let first = serde_json::to_value(CreateBody {
+            query: CreateQuery::First(&q),
+        })
+        .unwrap_or_default();
+        assert_eq!(
+            first,
+            serde_json::json!({"query": {"fields": ["Email"], "criteria": "a == 1", "max_records": 200000}})
+        );
+        let next = serde_json::to_value(CreateBody {
+            query: CreateQuery::Cursor {
+                record_cursor: "abc",
+            },
+        })
+        .unwrap_or_default();
+        assert_eq!(next, serde_json::json!({"query": {"record_cursor": "abc"}}));
+    }
+
+    #[test]
+    fn max_records_bounds() {
+        assert!(MaxRecords::new(100_000).is_ok());
+        assert!(MaxRecords::new(99_000).is_err());
+        assert!(MaxRecords::new(201_000).is_err());
+        assert!(MaxRecords::new(100_500).is_err());
+        assert!(serde_json::from_str::<MaxRecords>("123").is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! Rows of a downloaded result: spooled to a temporary file, read from the ZIP's one CSV on a
+//! blocking thread, and handed over in batches as a stream.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::Seek;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bulk_common::{Error, ErrorKind, Result};
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// Rows handed over per batch between the reader thread and the stream.
+const BATCH: usize = 512;
+/// Batches buffered ahead of the consumer (memory: about `BATCH × QUEUE` rows).
+const QUEUE: usize = 4;
+
+/// One row of a report: values keyed by the CSV header.
+#[derive(Clone)]
+pub struct Record {
+    header: Arc<csv::StringRecord>,
+    values: csv::StringRecord,
+}
+
+impl Record {
+    /// The value of `column`, if the export has that column.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        let i = self.header.iter().position(|h| h == column)?;
+        self.values.get(i)
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.header.iter()
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.iter()
+    }
+
+    /// `(column, value)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.header.iter().zip(self.values.iter())
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the row has no values.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Decodes the row into `T` by column name (serde, as the `csv` crate does).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
+        self.values.deserialize(Some(&self.header)).map_err(|e| {
+            Error::decode(
+                format!("a row does not fit {}", std::any::type_name::<T>()),
+                e,
+            )
+        })
+    }
+
+    /// The row as a JSON object of strings.
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+            .collect()
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// The rows of one job's result, in order. Ends with an error, never silently short, if the ZIP
+/// is truncated or corrupt, holds no CSV or more than one, a row does not match the header, or
+/// the row count differs from the count Zoho reported.
+pub struct Rows {
+    /// The spooled file and Zoho's row count, until the first poll starts the reader. Starting
+    /// lazily keeps the reader thread (and its buffered batches) from existing before anyone
+    /// reads, for example while an export creates the next job.
+    pending: Option<(std::fs::File, Option<u64>)>,
+    rx: Option<mpsc::Receiver<Result<Vec<Record>>>>,
+    batch: VecDeque<Record>,
+}
+
+impl fmt::Debug for Rows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rows").finish_non_exhaustive()
+    }
+}
+
+impl Stream for Rows {
+    type Item = Result<Record>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some((file, expected)) = self.pending.take() {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = read_into(file, expected, &tx) {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            });
+            self.rx = Some(rx);
+        }
+        loop {
+            if let Some(r) = self.batch.pop_front() {
+                return Poll::Ready(Some(Ok(r)));
+            }
+            let Some(rx) = self.rx.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(batch))) => self.batch = batch.into(),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+fn storage(what: &str, e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Storage, what.to_owned()).with_source(e)
+}
+
+/// Writes a download to an anonymous temporary file (removed when closed) and rewinds it.
+pub(crate) async fn spool<S>(mut body: S, dir: Option<&Path>) -> Result<(std::fs::File, u64)>
+where
+    S: Stream<Item = Result<bytes::Bytes>> + Unpin,
+{
+    let file = match dir {
+        Some(d) => tempfile::tempfile_in(d),
+        None => tempfile::tempfile(),
+    }
+    .map_err(|e| storage("could not create a temporary file for the download", e))?;
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 18, tokio::fs::File::from_std(file));
+    let mut bytes = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        bytes += chunk.len() as u64;
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| storage("could not write the download to disk", e))?;
+    }
+    out.flush()
+        .await
+        .map_err(|e| storage("could not write the download to disk", e))?;
+    let mut file = out.into_inner().into_std().await;
+    file.rewind()
+        .map_err(|e| storage("could not rewind the spooled download", e))?;
+    Ok((file, bytes))
+}
+
+/// Reads the ZIP's one CSV on a blocking thread; `expected` is Zoho's row count, if known.
+pub(crate) fn read_zip(file: std::fs::File, expected: Option<u64>) -> Rows {
+    Rows {
+        pending: Some((file, expected)),
+        rx: None,
+        batch: VecDeque::new(),
+    }
+}
+
+fn corrupt(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::decode(format!("the downloaded result {what}"), e)
+}
+
+fn read_into(
+    file: std::fs::File,
+    expected: Option<u64>,
+    tx: &mpsc::Sender<Result<Vec<Record>>>,
+) -> Result<()> {
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| corrupt("is not a readable ZIP archive (truncated or corrupt)", e))?;
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .collect();
+    let csvs: Vec<usize> = (0..archive.len())
+        .filter(|&i| {
+            archive
+                .name_for_index(i)
+                .is_some_and(|n| n.is_ok_and(|n| n.to_ascii_lowercase().ends_with(".csv")))
+        })
+        .collect();
+    let index = match csvs.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!("the downloaded ZIP holds no CSV file (entries: {names:?})"),
+            ));
+        }
+        many => {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "the downloaded ZIP holds {} CSV files; expected exactly one",
+                    many.len()
+                ),
+            ));
+        }
+    };
+    let entry = archive
+        .by_index(index)
+        .map_err(|e| corrupt("has an unreadable CSV entry", e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(entry);
+    let header = Arc::new(
+        reader
+            .headers()
+            .map_err(|e| corrupt("has an unreadable CSV header", e))?
+            .clone(),
+    );
+    let mut rows = 0u64;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(corrupt("has a malformed CSV row", e)),
+        }
+        rows += 1;
+        batch.push(Record {
+            header: header.clone(),
+            values: std::mem::replace(
+                &mut record,
+                csv::StringRecord::with_capacity(256, header.len()),
+            ),
+        });
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if tx.blocking_send(Ok(full)).is_err() {
+                // The consumer dropped the stream: stop reading.
+                return Ok(());
+            }
+        }
+    }
+    if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+        return Ok(());
+    }
+    match expected {
+        Some(expected) if expected != rows => Err(Error::new(
+            ErrorKind::Decode,
+            format!("the downloaded CSV has {rows} rows but Zoho reported {expected}"),
+        )),
+        _ => Ok(()),
+    }
+}

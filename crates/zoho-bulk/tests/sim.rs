@@ -1,0 +1,403 @@
+//! zoho-bulk against the Zoho simulator, on Tokio's paused clock.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use vendor_sim::zoho::{Zoho, ZohoConfig};
+use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
+use zoho_bulk::{
+    Client, ErrorKind, ExportCheckpoint, ExportEvent, ExportOptions, MaxRecords, NextStep,
+    ReadQuery, Record, SecretString,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const BIG: &str = "Big";
+const BIG_ROWS: u64 = 230_001;
+
+fn config() -> ZohoConfig {
+    ZohoConfig {
+        reports: vec![("Small".into(), 25), (BIG.into(), BIG_ROWS)],
+        ..ZohoConfig::default()
+    }
+}
+
+async fn sim(cfg: ZohoConfig, faults: Vec<FaultRule>) -> (SimHandle, Zoho) {
+    let mut b = SimBuilder::new("zoho").seed(5);
+    for f in faults {
+        b = b.fault(f);
+    }
+    vendor_sim::zoho::start(b, cfg).await.unwrap()
+}
+
+fn client_for(sim: &SimHandle, cfg: &ZohoConfig) -> zoho_bulk::ClientBuilder {
+    Client::builder()
+        .creator_url(sim.base_url())
+        .accounts_url(sim.base_url())
+        .owner(cfg.owner.clone())
+        .app(cfg.app.clone())
+        .credentials(
+            cfg.client_id.clone(),
+            SecretString::from(cfg.client_secret.clone()),
+            SecretString::from(cfg.refresh_token.clone()),
+        )
+}
+
+fn id(row: &Record) -> u64 {
+    row.get("ID").unwrap().parse::<u64>().unwrap() - 3_000_000_000_000
+}
+
+/// Checks that `rows` are exactly rows `1..=n`, in order and intact.
+fn assert_all_rows(rows: &[Record], n: u64) {
+    assert_eq!(rows.len() as u64, n);
+    for (i, row) in rows.iter().enumerate() {
+        let want = i as u64 + 1;
+        assert_eq!(id(row), want);
+        if want % 997 == 0 || want < 30 {
+            let values: Vec<&str> = row.values().collect();
+            assert_eq!(values, Zoho::row(want), "row {want}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_seed_flow_create_poll_download_returns_the_rows() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let download = client.read_report("Small", &ReadQuery::new()).await?;
+    assert_eq!(download.record_cursor, None);
+    let rows: Vec<Record> = download.rows.try_collect().await?;
+    assert_all_rows(&rows, 25);
+    // Quotes, commas, line breaks and non-ASCII text survive.
+    assert_eq!(rows[6].get("Name"), Some("O\"Brien 7"));
+    assert_eq!(
+        rows[10].get("Notes"),
+        Some("first line, with a comma\nsecond line of 11")
+    );
+    assert_eq!(rows[12].get("Tags"), Some("vip,🚀"));
+    assert_eq!(rows[0].get("City"), Some("São Paulo"));
+    assert_eq!(sim.counters().get("zoho.refreshes"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_export_chains_jobs_through_the_record_cursor() -> TestResult {
+    let cfg = config();
+    let (sim, zoho) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let rows: Vec<Record> = client
+        .export(BIG, ReadQuery::new().max_records(MaxRecords::MIN))
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, BIG_ROWS);
+    assert_eq!(sim.counters().get("zoho.jobs.created"), 3);
+    assert_eq!(zoho.rows_served(), BIG_ROWS);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_export_survives_throttling_errors_a_truncated_zip_and_token_expiry() -> TestResult {
+    let cfg = config();
+    let read = "/api/bulk/v2/{owner}/{app}/report/{report}/read";
+    let (sim, zoho) = sim(
+        cfg.clone(),
+        vec![
+            FaultRule::new(Fault::TooManyRequests {
+                retry_after: Some("2".into()),
+            })
+            .method("POST")
+            .path(read)
+            .nth(2),
+            FaultRule::new(Fault::Status(503))
+                .path(&format!("{read}/{{job_id}}"))
+                .nth(2),
+            FaultRule::new(Fault::TruncatedBody)
+                .path(&format!("{read}/{{job_id}}/result"))
+                .nth(1),
+        ],
+    )
+    .await;
+    let client = client_for(&sim, &cfg).build()?;
+    let expire = zoho.clone();
+    let opts = ExportOptions::new().on_event(move |e| {
+        if let ExportEvent::JobDownloaded { .. } = e {
+            expire.expire_tokens();
+        }
+    });
+    let rows: Vec<Record> = client
+        .export_with(BIG, ReadQuery::new(), opts)
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, BIG_ROWS);
+    assert_eq!(
+        sim.counters().get("zoho.jobs.created"),
+        3,
+        "no duplicate job"
+    );
+    assert!(
+        sim.counters().get("zoho.refreshes") >= 2,
+        "refreshed after expiry"
+    );
+    assert_eq!(
+        sim.counters()
+            .received(&format!("GET {read}/{{job_id}}/result")),
+        4,
+        "the truncated download was fetched again"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_throttles_keep_job_creation_under_the_vendor_limit() -> TestResult {
+    let cfg = ZohoConfig {
+        creates_per_minute: 2,
+        job_duration: Duration::from_millis(500),
+        ..config()
+    };
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).throttles(2, 10).build()?;
+    let started = tokio::time::Instant::now();
+    let n = client
+        .export(BIG, ReadQuery::new())
+        .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+        .await?;
+    assert_eq!(n, BIG_ROWS);
+    assert_eq!(sim.counters().get("zoho.throttled.create"), 0);
+    assert!(started.elapsed() >= Duration::from_secs(60));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_job_ends_the_export_with_a_typed_error_after_the_rows_before_it() -> TestResult {
+    let cfg = ZohoConfig {
+        failing_jobs: vec![2],
+        ..config()
+    };
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let mut export = client.export(BIG, ReadQuery::new());
+    let mut n = 0u64;
+    let err = loop {
+        match export.try_next().await {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("the export must not end quietly"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(n, 100_000);
+    assert_eq!(err.kind(), ErrorKind::JobFailed);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_daily_limit_sent_with_http_200_is_a_quota_error() -> TestResult {
+    let cfg = ZohoConfig {
+        daily_job_limit: Some(0),
+        ..config()
+    };
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let err = client
+        .create_job("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::QuotaExceeded);
+    assert_eq!(err.vendor_code(), Some("4000"));
+    assert_eq!(err.status(), Some(200));
+    assert!(!err.is_retryable());
+    assert_eq!(
+        sim.counters()
+            .received("POST /api/bulk/v2/{owner}/{app}/report/{report}/read"),
+        1
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_refused_for_rate_reasons_is_a_typed_error_not_a_loop() -> TestResult {
+    let cfg = ZohoConfig {
+        mint_cap: 1,
+        ..config()
+    };
+    let (sim, zoho) = sim(cfg.clone(), vec![]).await;
+    // The local cap is off, so the vendor's refusal is what the client meets.
+    let client = client_for(&sim, &cfg).refresh_limit(None).build()?;
+    client.create_job("Small", &ReadQuery::new()).await?;
+    zoho.expire_tokens();
+    let err = client
+        .create_job("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(err.vendor_code(), Some("Access Denied"));
+    let _ = client.create_job("Small", &ReadQuery::new()).await;
+    assert_eq!(sim.counters().received("POST /oauth/v2/token"), 2);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_local_minting_cap_stops_refreshes_before_zoho_would() -> TestResult {
+    let cfg = config();
+    let (sim, zoho) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    for _ in 0..10 {
+        client.create_job("Small", &ReadQuery::new()).await?;
+        zoho.expire_tokens();
+        tokio::time::advance(Duration::from_secs(13)).await;
+    }
+    let err = client
+        .create_job("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert!(err.retry_after().is_some());
+    assert_eq!(sim.counters().get("zoho.refreshes"), 10);
+    assert_eq!(sim.counters().get("zoho.refreshes.refused"), 0);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_export_resumes_from_a_checkpoint_without_a_new_first_job() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let checkpoints = Arc::new(Mutex::new(Vec::<ExportCheckpoint>::new()));
+    let sink = checkpoints.clone();
+    let first = client_for(&sim, &cfg).build()?;
+    let mut export = first.export_with(
+        BIG,
+        ReadQuery::new(),
+        ExportOptions::new().on_event(move |e| {
+            if let ExportEvent::Checkpoint(c) = e {
+                sink.lock().unwrap().push((*c).clone());
+            }
+        }),
+    );
+    // Consume the first job's rows and one more, which moves the export to its second job.
+    let mut seen = Vec::new();
+    for _ in 0..100_001 {
+        seen.push(id(&export.try_next().await?.unwrap()));
+    }
+    drop(export);
+    let saved = serde_json::to_string(checkpoints.lock().unwrap().last().unwrap())?;
+    let checkpoint: ExportCheckpoint = serde_json::from_str(&saved)?;
+    assert_eq!(checkpoint.rows_delivered, 100_000);
+    assert!(matches!(checkpoint.next, NextStep::Job(_)));
+
+    // "After a restart": a new client finishes the export from the checkpoint.
+    let second = client_for(&sim, &cfg).build()?;
+    let rest: Vec<u64> = second
+        .resume_export(checkpoint, ExportOptions::new())
+        .map_ok(|r| id(&r))
+        .try_collect()
+        .await?;
+    assert_eq!(rest.first(), Some(&100_001));
+    assert_eq!(rest.last(), Some(&BIG_ROWS));
+    assert_eq!(100_000 + rest.len() as u64, BIG_ROWS);
+    assert_eq!(sim.counters().get("zoho.jobs.created"), 3);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_corrupt_archive_is_a_decode_error_not_partial_data() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(
+        cfg.clone(),
+        vec![
+            FaultRule::new(Fault::MalformedBody)
+                .path("/api/bulk/v2/{owner}/{app}/report/{report}/read/{job_id}/result"),
+        ],
+    )
+    .await;
+    let client = client_for(&sim, &cfg).build()?;
+    let download = client.read_report("Small", &ReadQuery::new()).await?;
+    let err = download.rows.try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.to_string().contains("ZIP"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn separate_create_and_read_grants_each_mint_once() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg)
+        .read_refresh_token(SecretString::from(cfg.read_refresh_token.clone()))
+        .build()?;
+    let rows: Vec<Record> = client
+        .read_report("Small", &ReadQuery::new())
+        .await?
+        .rows
+        .try_collect()
+        .await?;
+    assert_eq!(rows.len(), 25);
+    assert_eq!(sim.counters().get("zoho.refreshes"), 2);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_only_grant_cannot_create_jobs_and_says_so() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg)
+        .credentials(
+            cfg.client_id.clone(),
+            SecretString::from(cfg.client_secret.clone()),
+            SecretString::from(cfg.read_refresh_token.clone()),
+        )
+        .build()?;
+    let err = client
+        .create_job("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert_eq!(err.vendor_code(), Some("2945"));
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct Order {
+    #[serde(rename = "ID")]
+    id: u64,
+    #[serde(rename = "Email")]
+    email: String,
+    #[serde(rename = "Score")]
+    score: u32,
+}
+
+#[tokio::test(start_paused = true)]
+async fn rows_decode_into_user_types() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let orders: Vec<Order> = client
+        .export_as::<Order>("Small", ReadQuery::new())
+        .try_collect()
+        .await?;
+    assert_eq!(orders.len(), 25);
+    assert_eq!(orders[2].id, 3_000_000_000_003);
+    assert_eq!(orders[2].email, "user3@example.com");
+    assert_eq!(orders[2].score, (3 * 37) % 101);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_queries_are_refused_before_sending() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    for query in [
+        ReadQuery::new().fields(Vec::<String>::new()),
+        ReadQuery::new().criteria("  "),
+    ] {
+        let err = client.create_job("Small", &query).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+    let err = client.create_job(" ", &ReadQuery::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(sim.counters().routes().is_empty(), "nothing was sent");
+    Ok(())
+}
