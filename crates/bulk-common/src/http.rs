@@ -1072,14 +1072,15 @@ impl Attempt<'_> {
         if let Some(details) = vendor.details {
             err = err.with_details(details);
         }
+        // A 401 may be cured by a fresh token whatever the vendor's error says.
+        if status == 401 {
+            return Failure::Unauthorized(err);
+        }
         if let Some(retryable) = vendor.retryable {
             err = err.with_retryable(retryable);
             if !retryable {
                 return Failure::Final(err);
             }
-        }
-        if status == 401 {
-            return Failure::Unauthorized(err);
         }
         let throttled = kind == ErrorKind::RateLimited;
         let transient = throttled || (kind != ErrorKind::Auth && is_retryable_status(status));
