@@ -359,13 +359,15 @@ impl Job for Tracked {
     }
 }
 
+type Observer = Arc<dyn Fn(&PollEvent) + Send + Sync>;
+
 /// Waits for one job; build it with [`Client::wait`](crate::Client::wait).
 #[must_use = "a JobWait does nothing until run"]
 pub struct JobWait {
     tracked: Tracked,
     policy: PollPolicy,
     cancel: Option<CancellationToken>,
-    observer: Option<Arc<dyn Fn(&PollEvent) + Send + Sync>>,
+    observer: Option<Observer>,
 }
 
 impl fmt::Debug for JobWait {
