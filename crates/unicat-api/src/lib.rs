@@ -51,7 +51,9 @@ mod model;
 pub mod selection;
 
 pub use bulk_common::poll::{PollEvent, PollPolicy};
-pub use bulk_common::{CancellationToken, Error, ErrorKind, HttpOptions, Result, SecretString};
+pub use bulk_common::{
+    CancellationToken, Error, ErrorKind, HttpOptions, Result, RetryPolicy, SecretString,
+};
 pub use client::{
     AssetsApi, Client, ClientBuilder, ClientStats, DEFAULT_BASE_URL, Placement, RecordsApi,
     SchemaApi,

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Stream, TryStreamExt};
 use futures::future::join_all;
+use futures::{Stream, TryStreamExt};
 use serde::Deserialize;
 use unicat_api::{
     ApiCode, CancellationToken, Children, Client, ErrorKind, Filter, JobHandle, PollPolicy,
@@ -144,8 +144,7 @@ async fn a_rejected_job_ends_with_its_error() -> TestResult {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_job_that_never_appears_ends_at_the_deadline_and_a_wait_can_be_cancelled() -> TestResult
-{
+async fn a_job_that_never_appears_ends_at_the_deadline_and_a_wait_can_be_cancelled() -> TestResult {
     let cfg = UnicatConfig::default();
     let (sim, unicat) = sim(cfg.clone()).await;
     let client = client(&sim, &cfg);
@@ -314,7 +313,12 @@ async fn many_waiting_jobs_share_one_feed_reader() -> TestResult {
         let sel = RecordSelection::new().children(Children::of(format!("r-f{}", 1 + i % 4)));
         // Deleting the same children twice fails item by item in the later jobs; the jobs
         // still finish.
-        jobs.push(client.records().delete(&sel.gid(format!("r-f1-{i:03}"))).await?);
+        jobs.push(
+            client
+                .records()
+                .delete(&sel.gid(format!("r-f1-{i:03}")))
+                .await?,
+        );
     }
     let started = tokio::time::Instant::now();
     let waits = jobs.iter().map(|j| client.wait(j).run());
@@ -371,10 +375,7 @@ async fn already_deleted_items_fail_alone_and_bad_selections_are_typed_errors() 
         .await?;
     let report = client.wait(&job).run().await?;
     assert_eq!(report.info["failed"], serde_json::json!(["r-f1-002"]));
-    assert_eq!(
-        set(unicat.deleted_records()),
-        set(["r-f1-001", "r-f1-002"])
-    );
+    assert_eq!(set(unicat.deleted_records()), set(["r-f1-001", "r-f1-002"]));
 
     let err = client
         .records()
