@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use bulk_common::poll::PollPolicy;
 use bulk_common::{
-    Auth, BaseUrl, Error, HttpClient, HttpOptions, Method, Result, SecretString, encode_segment,
+    Auth, BaseUrl, Error, ErrorKind, HttpClient, HttpOptions, Method, Result, SecretString,
+    encode_segment,
 };
 use serde_json::{Map, Value, json};
 
 use crate::auth::JwtSource;
 use crate::get::BulkGet;
-use crate::job::{Feed, JobHandle, JobWait};
+use crate::job::{Feed, JobHandle, JobReport, JobWait};
 use crate::model::{Gid, JobTokenResult, envelope, error_decoder};
 use crate::selection::{Assets, Kind, Records, Schema, Selection};
 
@@ -257,6 +258,38 @@ impl Client {
         self.inner.feed.cc_cursor().await
     }
 
+    /// The latest report of every job that appears in the sync feed after `cursor`, in order
+    /// of appearance.
+    ///
+    /// This reconciles a submission that ended in
+    /// [`ErrorKind::AmbiguousOutcome`]: the error's details hold the `cc_cursor` read before
+    /// the submission and the feed's `job` name, so a caller can look for the job instead of
+    /// submitting twice.
+    ///
+    /// ```no_run
+    /// # use unicat_api::{Client, ErrorKind, JobHandle, RecordSelection};
+    /// # async fn run(client: Client, sel: RecordSelection) -> unicat_api::Result<()> {
+    /// let job = match client.records().delete(&sel).await {
+    ///     Ok(job) => job,
+    ///     Err(e) if e.kind() == ErrorKind::AmbiguousOutcome => {
+    ///         let details = e.details().cloned().unwrap_or_default();
+    ///         let cursor = details["cc_cursor"].as_u64().unwrap_or(0);
+    ///         let found = client.jobs_since(cursor).await?;
+    ///         match found.iter().find(|r| r.job == details["job"]) {
+    ///             Some(r) => JobHandle::new(r.token.clone(), cursor, "records/delete"),
+    ///             // Not in the feed: the submission most likely never arrived.
+    ///             None => client.records().delete(&sel).await?,
+    ///         }
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// };
+    /// client.wait(&job).run().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn jobs_since(&self, cursor: u64) -> Result<Vec<JobReport>> {
+        self.inner.feed.jobs_since(cursor).await
+    }
+
     /// Authentication and feed counters.
     pub fn stats(&self) -> ClientStats {
         let http = self.inner.http.stats();
@@ -295,15 +328,28 @@ impl Client {
         let cursor = self.cc_cursor().await?;
         let mut body = extra;
         body.insert("selection".into(), selection.to_json());
+        let operation = format!("{}/{op}", K::AREA);
         let reply = self
             .http()
             .request(Method::Post, self.bulk_path::<K>(op))
             .json(&body)
             .send()
-            .await?;
+            .await
+            .map_err(|e| {
+                if e.kind() == ErrorKind::AmbiguousOutcome {
+                    // Tell the caller where to look for the job that may have been created.
+                    e.with_details(json!({
+                        "cc_cursor": cursor,
+                        "operation": operation,
+                        "job": format!("bulk_{op}_{}", K::AREA),
+                    }))
+                } else {
+                    e
+                }
+            })?;
         let (r, _): (JobTokenResult, Value) = envelope(&reply)?;
         tracing::info!(op, area = K::AREA, token = %r.token, cursor, "bulk job submitted");
-        Ok(JobHandle::new(r.token, cursor, format!("{}/{op}", K::AREA)))
+        Ok(JobHandle::new(r.token, cursor, operation))
     }
 }
 

@@ -259,6 +259,59 @@ impl Feed {
         self.state().jobs.get(token).cloned()
     }
 
+    /// One `/sync/get` call from `position`: every item's cursor with its job report (if it is
+    /// one), and whether the server says more is pending.
+    async fn read(&self, position: u64) -> Result<(Vec<(u64, Option<JobReport>)>, bool)> {
+        let reply = self
+            .http
+            .request(Method::Post, "/sync/get")
+            .idempotency(Idempotency::Idempotent)
+            .json(&json!({ "cc_cursor": position }))
+            .send()
+            .await?;
+        let (r, _): (SyncResult, Value) = envelope(&reply)?;
+        let items = r
+            .sync
+            .iter()
+            .map(|item| {
+                let job = (item.kind == "cc" && item.data_type == "jobs")
+                    .then(|| JobReport::from_item(item))
+                    .flatten();
+                (item.cursor, job)
+            })
+            .collect();
+        Ok((items, r.warning.is_some()))
+    }
+
+    /// The latest report of every job in the feed after `cursor`, in order of appearance (a
+    /// one-off scan, independent of the waits).
+    pub(crate) async fn jobs_since(&self, cursor: u64) -> Result<Vec<JobReport>> {
+        let mut position = cursor;
+        let mut order: Vec<String> = Vec::new();
+        let mut latest: HashMap<String, JobReport> = HashMap::new();
+        for _ in 0..MAX_CALLS_PER_LOOK {
+            let (items, more) = self.read(position).await?;
+            self.state().reads += 1;
+            let before = position;
+            for (c, report) in items {
+                position = position.max(c);
+                if let Some(r) = report {
+                    if !latest.contains_key(&r.token) {
+                        order.push(r.token.clone());
+                    }
+                    latest.insert(r.token.clone(), r);
+                }
+            }
+            if !more || position == before {
+                break;
+            }
+        }
+        Ok(order
+            .into_iter()
+            .filter_map(|t| latest.remove(&t))
+            .collect())
+    }
+
     /// Reads the feed unless a read finished less than `min_interval` ago or is under way (then
     /// its result is used).
     async fn refresh(&self) -> Result<()> {
@@ -279,36 +332,25 @@ impl Feed {
         };
         let mut position = position;
         for _ in 0..MAX_CALLS_PER_LOOK {
-            let reply = self
-                .http
-                .request(Method::Post, "/sync/get")
-                .idempotency(Idempotency::Idempotent)
-                .json(&json!({ "cc_cursor": position }))
-                .send()
-                .await?;
-            let (r, _): (SyncResult, Value) = envelope(&reply)?;
+            let (items, more) = self.read(position).await?;
             let before = position;
             let mut st = self.state();
             st.reads += 1;
-            for item in &r.sync {
-                position = position.max(item.cursor);
-                if item.kind != "cc" || item.data_type != "jobs" {
-                    continue;
-                }
-                if let Some(report) = JobReport::from_item(item) {
-                    let newer = st
-                        .jobs
-                        .get(&report.token)
-                        .is_none_or(|old| old.cursor <= report.cursor);
-                    if newer {
-                        st.jobs.insert(report.token.clone(), report);
-                    }
+            for (cursor, report) in items {
+                position = position.max(cursor);
+                let Some(report) = report else { continue };
+                let newer = st
+                    .jobs
+                    .get(&report.token)
+                    .is_none_or(|old| old.cursor <= report.cursor);
+                if newer {
+                    st.jobs.insert(report.token.clone(), report);
                 }
             }
             st.position = Some(st.position.map_or(position, |p| p.max(position)));
             st.last_read = Some(Instant::now());
             drop(st);
-            if r.warning.is_none() || position == before {
+            if !more || position == before {
                 break;
             }
         }
