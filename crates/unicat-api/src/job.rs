@@ -207,12 +207,41 @@ struct FeedState {
     low: Option<u64>,
     /// The latest report of every job seen.
     jobs: HashMap<String, JobReport>,
+    /// Tokens being waited for (with the number of waits), whose reports are never evicted.
+    waiting: HashMap<String, usize>,
     last_read: Option<Instant>,
     reads: u64,
 }
 
+impl FeedState {
+    /// Keeps memory bounded in a long-lived client: drops the oldest reports of jobs that are
+    /// finished and not waited for.
+    fn evict(&mut self) {
+        if self.jobs.len() <= MAX_REPORTS {
+            return;
+        }
+        let mut old: Vec<(u64, String)> = self
+            .jobs
+            .values()
+            .filter(|r| {
+                matches!(r.status, JobStatus::Done | JobStatus::Rejected)
+                    && !self.waiting.contains_key(&r.token)
+            })
+            .map(|r| (r.cursor, r.token.clone()))
+            .collect();
+        old.sort_unstable();
+        let excess = self.jobs.len() - MAX_REPORTS;
+        for (_, token) in old.into_iter().take(excess) {
+            self.jobs.remove(&token);
+        }
+    }
+}
+
 /// The most `/sync/get` calls in one look when the server keeps saying more is pending.
 const MAX_CALLS_PER_LOOK: u32 = 50;
+
+/// Reports of finished jobs nobody waits for are evicted (oldest first) beyond this many.
+const MAX_REPORTS: usize = 10_000;
 
 impl Feed {
     pub(crate) fn new(http: HttpClient, min_interval: Duration) -> Self {
@@ -252,6 +281,19 @@ impl Feed {
             st.low = Some(cursor);
             // Go back (or start): reports are kept per job by cursor, so reading again is safe.
             st.position = Some(st.position.map_or(cursor, |p| p.min(cursor)));
+        }
+    }
+
+    fn watch(&self, token: &str, on: bool) {
+        let mut st = self.state();
+        let n = st.waiting.entry(token.to_owned()).or_default();
+        if on {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                st.waiting.remove(token);
+            }
         }
     }
 
@@ -349,6 +391,7 @@ impl Feed {
             }
             st.position = Some(st.position.map_or(position, |p| p.max(position)));
             st.last_read = Some(Instant::now());
+            st.evict();
             drop(st);
             if !more || position == before {
                 break;
@@ -398,6 +441,18 @@ impl Job for Tracked {
 
     fn describe(&self) -> String {
         format!("{} {}", self.handle.operation, self.handle.token)
+    }
+}
+
+/// Ends a wait's claim on its job's report, also when the wait is dropped.
+struct Unwatch {
+    feed: Arc<Feed>,
+    token: String,
+}
+
+impl Drop for Unwatch {
+    fn drop(&mut self) {
+        self.feed.watch(&self.token, false);
     }
 }
 
@@ -467,6 +522,49 @@ impl JobWait {
             let o = o.clone();
             wait = wait.on_event(move |e| o(e));
         }
+        let feed = self.tracked.feed.clone();
+        let token = self.tracked.handle.token.clone();
+        feed.watch(&token, true);
+        let _unwatch = Unwatch { feed, token };
         wait.run().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(token: String, cursor: u64, status: JobStatus) -> JobReport {
+        JobReport {
+            token,
+            job: "bulk_delete_records".into(),
+            status,
+            total: None,
+            remaining: None,
+            error: None,
+            info: Value::Null,
+            project_gid: None,
+            cursor,
+        }
+    }
+
+    #[test]
+    fn eviction_keeps_running_and_awaited_jobs() {
+        let mut st = FeedState::default();
+        for c in 0..(MAX_REPORTS as u64 + 5) {
+            st.jobs
+                .insert(format!("t{c}"), report(format!("t{c}"), c, JobStatus::Done));
+        }
+        st.jobs.insert(
+            "running".into(),
+            report("running".into(), 0, JobStatus::Processing),
+        );
+        st.waiting.insert("t1".into(), 1);
+        st.evict();
+        assert_eq!(st.jobs.len(), MAX_REPORTS);
+        assert!(st.jobs.contains_key("running"));
+        assert!(st.jobs.contains_key("t1"));
+        assert!(!st.jobs.contains_key("t0"));
+        assert!(st.jobs.contains_key(&format!("t{}", MAX_REPORTS + 4)));
     }
 }

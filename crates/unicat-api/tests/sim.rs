@@ -425,3 +425,28 @@ async fn an_ambiguous_submission_is_not_resent_and_can_be_reconciled_from_the_fe
     assert_eq!(unicat.deleted_records(), ["r-f2-010"]);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_calls_through_frequent_rotations_need_no_new_login() -> TestResult {
+    // Rotated-out JWTs stay valid for the grace period, as on the real service.
+    let cfg = UnicatConfig {
+        rotate_every: 5,
+        ..UnicatConfig::default()
+    };
+    let (sim, _unicat) = sim(cfg.clone()).await;
+    let client = client(&sim, &cfg);
+    for _ in 0..3 {
+        let calls = (0..100).map(|_| {
+            let client = client.clone();
+            async move { client.cc_cursor().await }
+        });
+        for r in join_all(calls).await {
+            r?;
+        }
+    }
+    let c = sim.counters();
+    assert_eq!(c.get("auth.logins"), 1);
+    assert_eq!(c.get("auth.refused"), 0);
+    assert!(c.get("auth.rotations") >= 50, "{c:?}");
+    Ok(())
+}
