@@ -160,6 +160,23 @@ async fn sim(args: &[String]) -> DynResult {
         handle: generic,
     });
     // Vendor simulators: one entry each, added with their crates.
+    let unicat_cfg = vendor_sim::unicat::UnicatConfig {
+        rotate_every: 25,
+        ..Default::default()
+    };
+    let (unicat, _) = vendor_sim::unicat::start(
+        vendor_sim::SimBuilder::new("unicat").addr(addr(served.len() as u16)),
+        unicat_cfg.clone(),
+    )
+    .await?;
+    served.push(Served {
+        env: vec![
+            ("UNICAT_BASE_URL", unicat.base_url()),
+            ("UNICAT_PROJECT", unicat_cfg.project),
+            ("UNICAT_API_KEY", unicat_cfg.api_key),
+        ],
+        handle: unicat,
+    });
 
     println!("simulators listening on loopback (Ctrl-C to stop):");
     for s in &served {

@@ -24,6 +24,7 @@ mod counters;
 mod fault;
 pub mod generic;
 mod server;
+pub mod unicat;
 pub mod zoho;
 
 pub use counters::{Counters, RouteCounts};

@@ -1,0 +1,80 @@
+//! Deletes the records of a selection and waits for the job.
+//!
+//! ```sh
+//! export UNICAT_API_KEY=... UNICAT_PROJECT=... # UNICAT_BASE_URL=http://127.0.0.1:PORT
+//! cargo run -p unicat-api --example bulk_delete -- selection.json
+//! ```
+//!
+//! `selection.json` holds the selection list in the API's JSON form, for example
+//! `["r-1", {"children": "r-f2", "exclude": ["r-f2-003"]}, {"search": {"q": "obsolete"}}]`.
+//! Progress goes to stderr; the exit status is non-zero, with the vendor's reason, when the job
+//! is rejected.
+
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+
+use unicat_api::{Client, ErrorKind, RecordSelection};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bulk_delete: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: bulk_delete <selection.json>")?;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let selection: RecordSelection =
+        serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+
+    let client = Client::from_env()?;
+    let job = client.records().delete(&selection).await?;
+    eprintln!(
+        "submitted job {} (feed cursor {})",
+        job.token(),
+        job.cursor()
+    );
+    let outcome = client
+        .wait(&job)
+        .on_progress(|e| {
+            let p = &e.progress;
+            match (p.total, p.remaining) {
+                (Some(total), Some(left)) => eprintln!(
+                    "  {}: {}/{total} done",
+                    p.status.as_deref().unwrap_or("?"),
+                    total - left.min(total)
+                ),
+                _ => eprintln!("  {}", p.status.as_deref().unwrap_or("waiting")),
+            }
+        })
+        .run()
+        .await;
+    match outcome {
+        Ok(report) => {
+            let failed = report.info.get("failed").cloned();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "job": report.token, "status": report.status.as_str(),
+                    "total": report.total, "failed": failed,
+                })
+            );
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::JobFailed => Err(format!(
+            "job {} was rejected: {}",
+            job.token(),
+            e.vendor_message().unwrap_or("no reason given")
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}

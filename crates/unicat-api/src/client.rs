@@ -1,0 +1,535 @@
+//! The client, its builder, and the bulk operations of each area.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulk_common::poll::PollPolicy;
+use bulk_common::{
+    Auth, BaseUrl, Error, ErrorKind, HttpClient, HttpOptions, Method, Result, SecretString,
+    encode_segment,
+};
+use serde_json::{Map, Value, json};
+
+use crate::auth::JwtSource;
+use crate::get::BulkGet;
+use crate::job::{Feed, JobHandle, JobReport, JobWait};
+use crate::model::{Gid, JobTokenResult, envelope, error_decoder};
+use crate::selection::{Assets, Kind, Records, Schema, Selection};
+
+const PRODUCT: &str = concat!("unicat-api/", env!("CARGO_PKG_VERSION"));
+
+/// The public Unicat service.
+pub const DEFAULT_BASE_URL: &str = "https://unicat.app";
+
+/// A Unicat client for one project.
+///
+/// It is cheap to clone: clones share the connection pool, the JWT (one login for all of them)
+/// and the sync-feed reader. Build it with [`Client::builder`] or [`Client::from_env`].
+///
+/// ```no_run
+/// use unicat_api::{Client, RecordSelection, SecretString};
+/// # async fn run() -> unicat_api::Result<()> {
+/// let client = Client::builder()
+///     .project("3f6a...project-gid")
+///     .api_key(SecretString::from("my-api-key"))
+///     .build()?;
+/// let job = client.records().delete(&RecordSelection::new().gid("r-1")).await?;
+/// let report = client.wait(&job).run().await?;
+/// println!("{} items", report.total.unwrap_or(0));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: HttpClient,
+    project: String,
+    jwt: Arc<JwtSource>,
+    feed: Arc<Feed>,
+    poll: PollPolicy,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("project", &self.inner.project)
+            .field("http", &self.inner.http)
+            .field("jwt", &self.inner.jwt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`].
+#[must_use]
+pub struct ClientBuilder {
+    project: Option<String>,
+    api_key: Option<SecretString>,
+    base_url: String,
+    options: HttpOptions,
+    poll: PollPolicy,
+    feed_interval: Duration,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("project", &self.project)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            project: None,
+            api_key: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            options: HttpOptions::default(),
+            poll: PollPolicy::default()
+                .first_delay(Duration::from_millis(500))
+                .max_delay(Duration::from_secs(10))
+                .deadline(Some(Duration::from_secs(3600))),
+            feed_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The project gid (required).
+    pub fn project(mut self, gid: impl Into<String>) -> Self {
+        self.project = Some(gid.into());
+        self
+    }
+
+    /// The API key (required).
+    pub fn api_key(mut self, key: SecretString) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    /// Scheme and host (and port), without the `/api` prefix; default `https://unicat.app`.
+    /// Plain `http://` is accepted for loopback hosts only.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// Timeouts and retry policy of every request.
+    pub fn http_options(mut self, options: HttpOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The default policy of job waits (default: first look after 0.5 s, up to 10 s apart, a
+    /// one-hour deadline).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = policy;
+        self
+    }
+
+    /// The shortest time between two reads of the sync feed, whatever the number of jobs
+    /// waited for (default 250 ms).
+    pub fn feed_interval(mut self, interval: Duration) -> Self {
+        self.feed_interval = interval;
+        self
+    }
+
+    /// Builds the client. Nothing is sent until the first call (which logs in).
+    pub fn build(self) -> Result<Client> {
+        let project = self
+            .project
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| Error::config("no Unicat project gid was configured"))?;
+        let api_key = self
+            .api_key
+            .filter(|k| {
+                !bulk_common::ExposeSecret::expose_secret(k)
+                    .trim()
+                    .is_empty()
+            })
+            .ok_or_else(|| Error::config("no Unicat API key was configured"))?;
+        let base = BaseUrl::parse(&self.base_url)?;
+        if !base.as_url().path().trim_matches('/').is_empty() {
+            return Err(Error::config(format!(
+                "the base URL {} has a path; give scheme and host only (such as \
+                 https://unicat.app): the client adds /api and /sync itself",
+                self.base_url
+            )));
+        }
+        let login = HttpClient::builder(PRODUCT)
+            .base(base.clone())
+            .options(self.options.clone())
+            .error_decoder(error_decoder())
+            .build()?;
+        let jwt = Arc::new(JwtSource::new(login, project.clone(), api_key));
+        let http = HttpClient::builder(PRODUCT)
+            .base(base)
+            .options(self.options)
+            .auth(Auth::token_source(jwt.clone(), "Bearer"))
+            .error_decoder(error_decoder())
+            .build()?;
+        let feed = Arc::new(Feed::new(http.clone(), self.feed_interval));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                project,
+                jwt,
+                feed,
+                poll: self.poll,
+            }),
+        })
+    }
+}
+
+/// Counters of a client's authentication and feed traffic (shared by its clones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientStats {
+    /// Logins with the API key.
+    pub logins: u64,
+    /// JWTs adopted from replies.
+    pub rotations: u64,
+    /// `/sync/get` calls made by the feed reader.
+    pub feed_reads: u64,
+    /// HTTP retries.
+    pub retries: u64,
+    /// Replays after a refused JWT.
+    pub auth_replays: u64,
+}
+
+impl Client {
+    /// Starts a builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client from `UNICAT_API_KEY`, `UNICAT_PROJECT` and optional `UNICAT_BASE_URL`.
+    pub fn from_env() -> Result<Client> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let key =
+            var("UNICAT_API_KEY").ok_or_else(|| Error::config("UNICAT_API_KEY is not set"))?;
+        let project =
+            var("UNICAT_PROJECT").ok_or_else(|| Error::config("UNICAT_PROJECT is not set"))?;
+        let mut b = Client::builder()
+            .project(project)
+            .api_key(SecretString::from(key));
+        if let Some(url) = var("UNICAT_BASE_URL") {
+            b = b.base_url(url);
+        }
+        b.build()
+    }
+
+    /// The project gid.
+    pub fn project(&self) -> &str {
+        &self.inner.project
+    }
+
+    /// Bulk operations on records.
+    pub fn records(&self) -> RecordsApi<'_> {
+        RecordsApi { client: self }
+    }
+
+    /// Bulk operations on assets.
+    pub fn assets(&self) -> AssetsApi<'_> {
+        AssetsApi { client: self }
+    }
+
+    /// Bulk operations on schema items.
+    pub fn schema(&self) -> SchemaApi<'_> {
+        SchemaApi { client: self }
+    }
+
+    /// Waits for a job (also one started by another process: handles deserialize).
+    pub fn wait(&self, job: &JobHandle) -> JobWait {
+        JobWait::new(
+            self.inner.feed.clone(),
+            job.clone(),
+            self.inner.poll.clone(),
+        )
+    }
+
+    /// The current `cc` cursor of the sync feed (`POST /sync/cursors`).
+    pub async fn cc_cursor(&self) -> Result<u64> {
+        self.inner.feed.cc_cursor().await
+    }
+
+    /// The latest report of every job that appears in the sync feed after `cursor`, in order
+    /// of appearance.
+    ///
+    /// This reconciles a submission that ended in
+    /// [`ErrorKind::AmbiguousOutcome`]: the error's details hold the `cc_cursor` read before
+    /// the submission and the feed's `job` name, so a caller can look for the job instead of
+    /// submitting twice.
+    ///
+    /// ```no_run
+    /// # use unicat_api::{Client, ErrorKind, JobHandle, RecordSelection};
+    /// # async fn run(client: Client, sel: RecordSelection) -> unicat_api::Result<()> {
+    /// let job = match client.records().delete(&sel).await {
+    ///     Ok(job) => job,
+    ///     Err(e) if e.kind() == ErrorKind::AmbiguousOutcome => {
+    ///         let details = e.details().cloned().unwrap_or_default();
+    ///         let cursor = details["cc_cursor"].as_u64().unwrap_or(0);
+    ///         let found = client.jobs_since(cursor).await?;
+    ///         match found.iter().find(|r| r.job == details["job"]) {
+    ///             Some(r) => JobHandle::new(r.token.clone(), cursor, "records/delete"),
+    ///             // Not in the feed: the submission most likely never arrived.
+    ///             None => client.records().delete(&sel).await?,
+    ///         }
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// };
+    /// client.wait(&job).run().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn jobs_since(&self, cursor: u64) -> Result<Vec<JobReport>> {
+        self.inner.feed.jobs_since(cursor).await
+    }
+
+    /// Authentication and feed counters.
+    pub fn stats(&self) -> ClientStats {
+        let http = self.inner.http.stats();
+        ClientStats {
+            logins: self.inner.jwt.logins(),
+            rotations: self.inner.jwt.rotations(),
+            feed_reads: self.inner.feed.reads(),
+            retries: http.retries,
+            auth_replays: http.auth_replays,
+        }
+    }
+
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
+    pub(crate) fn bulk_path<K: Kind>(&self, op: &str) -> String {
+        format!(
+            "/api/p/{}/{}/bulk/{op}",
+            encode_segment(&self.inner.project),
+            K::AREA
+        )
+    }
+
+    /// Reads the feed cursor, then submits the mutation (never re-sent after it may have
+    /// reached the server), and returns the job.
+    async fn submit<K: Kind>(
+        &self,
+        op: &str,
+        selection: &Selection<K>,
+        extra: Map<String, Value>,
+    ) -> Result<JobHandle> {
+        if selection.is_empty() {
+            return Err(Error::invalid_input("the selection is empty"));
+        }
+        let cursor = self.cc_cursor().await?;
+        let mut body = extra;
+        body.insert("selection".into(), selection.to_json());
+        let operation = format!("{}/{op}", K::AREA);
+        let reply = self
+            .http()
+            .request(Method::Post, self.bulk_path::<K>(op))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.kind() == ErrorKind::AmbiguousOutcome {
+                    // Tell the caller where to look for the job that may have been created.
+                    e.with_details(json!({
+                        "cc_cursor": cursor,
+                        "operation": operation,
+                        "job": format!("bulk_{op}_{}", K::AREA),
+                    }))
+                } else {
+                    e
+                }
+            })?;
+        let (r, _): (JobTokenResult, Value) = envelope(&reply)?;
+        tracing::info!(op, area = K::AREA, token = %r.token, cursor, "bulk job submitted");
+        Ok(JobHandle::new(r.token, cursor, operation))
+    }
+}
+
+fn opt(map: &mut Map<String, Value>, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        map.insert(key.into(), json!(v));
+    }
+}
+
+/// Where `link` and `shallow_copy` put the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    parent: Gid,
+    before_record: Option<Gid>,
+    ordering: Option<String>,
+}
+
+impl Placement {
+    /// Under `parent`, at the end.
+    pub fn under(parent: impl Into<Gid>) -> Self {
+        Placement {
+            parent: parent.into(),
+            before_record: None,
+            ordering: None,
+        }
+    }
+
+    /// Before this sibling.
+    pub fn before(mut self, record: impl Into<Gid>) -> Self {
+        self.before_record = Some(record.into());
+        self
+    }
+
+    /// In this ordering.
+    pub fn ordering(mut self, ordering: impl Into<String>) -> Self {
+        self.ordering = Some(ordering.into());
+        self
+    }
+
+    fn to_map(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("parent".into(), json!(self.parent.as_str()));
+        opt(
+            &mut m,
+            "before_record",
+            self.before_record.as_ref().map(Gid::as_str),
+        );
+        opt(&mut m, "ordering", self.ordering.as_deref());
+        m
+    }
+}
+
+/// Bulk operations on records (`/api/p/{project}/records/bulk/...`).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordsApi<'c> {
+    client: &'c Client,
+}
+
+impl RecordsApi<'_> {
+    /// `bulk/get`: the selected records as a stream; see [`BulkGet`].
+    pub fn get(&self, selection: &Selection<Records>) -> BulkGet<Records> {
+        BulkGet::new(self.client.clone(), selection.clone())
+    }
+
+    /// `bulk/delete`: moves the selected records (and their subtrees) to the trash.
+    pub async fn delete(&self, selection: &Selection<Records>) -> Result<JobHandle> {
+        self.client.submit("delete", selection, Map::new()).await
+    }
+
+    /// `bulk/undelete`: restores the selected records (and their subtrees).
+    pub async fn undelete(&self, selection: &Selection<Records>) -> Result<JobHandle> {
+        self.client.submit("undelete", selection, Map::new()).await
+    }
+
+    /// `bulk/permanent_delete`: destroys the selected (already deleted) records and their links.
+    pub async fn permanent_delete(&self, selection: &Selection<Records>) -> Result<JobHandle> {
+        self.client
+            .submit("permanent_delete", selection, Map::new())
+            .await
+    }
+
+    /// `bulk/duplicate`, optionally in an ordering.
+    pub async fn duplicate(
+        &self,
+        selection: &Selection<Records>,
+        ordering: Option<&str>,
+    ) -> Result<JobHandle> {
+        let mut m = Map::new();
+        opt(&mut m, "ordering", ordering);
+        self.client.submit("duplicate", selection, m).await
+    }
+
+    /// `bulk/link`: links the selected records under another parent.
+    pub async fn link(
+        &self,
+        selection: &Selection<Records>,
+        placement: &Placement,
+    ) -> Result<JobHandle> {
+        self.client
+            .submit("link", selection, placement.to_map())
+            .await
+    }
+
+    /// `bulk/shallow_copy`: copies the selected records under another parent.
+    pub async fn shallow_copy(
+        &self,
+        selection: &Selection<Records>,
+        placement: &Placement,
+    ) -> Result<JobHandle> {
+        self.client
+            .submit("shallow_copy", selection, placement.to_map())
+            .await
+    }
+}
+
+/// Bulk operations on assets (`/api/p/{project}/assets/bulk/...`).
+#[derive(Debug, Clone, Copy)]
+pub struct AssetsApi<'c> {
+    client: &'c Client,
+}
+
+impl AssetsApi<'_> {
+    /// `bulk/get`: the selected assets as a stream; see [`BulkGet`].
+    pub fn get(&self, selection: &Selection<Assets>) -> BulkGet<Assets> {
+        BulkGet::new(self.client.clone(), selection.clone())
+    }
+
+    /// `bulk/delete`.
+    pub async fn delete(&self, selection: &Selection<Assets>) -> Result<JobHandle> {
+        self.client.submit("delete", selection, Map::new()).await
+    }
+
+    /// `bulk/undelete`.
+    pub async fn undelete(&self, selection: &Selection<Assets>) -> Result<JobHandle> {
+        self.client.submit("undelete", selection, Map::new()).await
+    }
+
+    /// `bulk/move`: moves the selected assets under `parent`.
+    pub async fn move_to(
+        &self,
+        selection: &Selection<Assets>,
+        parent: impl Into<Gid>,
+    ) -> Result<JobHandle> {
+        let mut m = Map::new();
+        m.insert("parent".into(), json!(parent.into().as_str()));
+        self.client.submit("move", selection, m).await
+    }
+}
+
+/// Bulk operations on schema items (`/api/p/{project}/schema/bulk/...`).
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaApi<'c> {
+    client: &'c Client,
+}
+
+impl SchemaApi<'_> {
+    /// `bulk/get`: the selected schema items as a stream; see [`BulkGet`].
+    pub fn get(&self, selection: &Selection<Schema>) -> BulkGet<Schema> {
+        BulkGet::new(self.client.clone(), selection.clone())
+    }
+
+    /// `bulk/copy`.
+    pub async fn copy(&self, selection: &Selection<Schema>) -> Result<JobHandle> {
+        self.client.submit("copy", selection, Map::new()).await
+    }
+
+    /// `bulk/commit` (committing can drop record data of removed fields).
+    pub async fn commit(&self, selection: &Selection<Schema>) -> Result<JobHandle> {
+        self.client.submit("commit", selection, Map::new()).await
+    }
+
+    /// `bulk/revert`.
+    pub async fn revert(&self, selection: &Selection<Schema>) -> Result<JobHandle> {
+        self.client.submit("revert", selection, Map::new()).await
+    }
+
+    /// `bulk/save_as_new`.
+    pub async fn save_as_new(&self, selection: &Selection<Schema>) -> Result<JobHandle> {
+        self.client
+            .submit("save_as_new", selection, Map::new())
+            .await
+    }
+}

@@ -1,0 +1,1180 @@
+//! A Unicat simulator: API-key login with JWT rotation, a seeded catalogue of records, assets
+//! and schema items, bulk endpoints that evaluate selections, background jobs reported through
+//! the sync feed over (tokio) time, and bulk-get pages with opaque cursors.
+//!
+//! | Route | Behaviour |
+//! |---|---|
+//! | `POST /api/p/{project}/auth` | `{"api_key"}` → 200 with the JWT in the `Authorization` header; 400 without a key, 403 for a wrong key or project; counter `auth.logins` |
+//! | `POST /api/p/{project}/{area}/bulk/get` | `{selection, page:{size, cursor?}}` → `result {records\|assets\|schema_items, "<list>.size", "page.cursor"}`, data in `data` |
+//! | `POST /api/p/{project}/{area}/bulk/{op}` | evaluates the selection (1006 on a bad one), queues a job → `result {"job.token"}`; counter `jobs.created` |
+//! | `POST /sync/cursors` | `result {"cc.cursor", cursor}` |
+//! | `POST /sync/get` | `{cc_cursor}` → `result {sync: [items after the cursor]}` (at most `sync_page`, then `warning`) |
+//!
+//! Every route but the login needs `Authorization: Bearer <JWT>`; a missing, unknown or expired
+//! JWT is a 401 with `WWW-Authenticate` (counter `auth.refused`). After `rotate_every` requests
+//! of a session the server mints a new JWT, sends it in the reply's `Authorization` header and
+//! keeps the old one valid for `jwt_grace` (counter `auth.rotations`).
+//!
+//! Jobs wait `queue_delay`, then handle one item per `item_time`, publishing `queued`,
+//! `processing` (with `info.total` / `info.remaining`) and `done` (with `info.failed` listing
+//! items the operation could not apply, such as already deleted records in a delete) or
+//! `rejected` (with `info.error`): a job over `max_job_items` items, or one set up with
+//! [`Unicat::reject_next_job`], is rejected.
+
+// Handlers pass ready replies up as errors; their size does not matter in a test server.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use crate::server::{SimBuilder, SimContext, SimHandle};
+
+/// Settings of the Unicat simulator.
+#[derive(Debug, Clone)]
+pub struct UnicatConfig {
+    /// The project gid.
+    pub project: String,
+    /// The API key the login accepts.
+    pub api_key: String,
+    /// Rotate a session's JWT after this many requests (0: never).
+    pub rotate_every: u64,
+    /// How long a rotated-out JWT stays valid.
+    pub jwt_grace: Duration,
+    /// How long a job stays `queued`.
+    pub queue_delay: Duration,
+    /// Time per item of a job.
+    pub item_time: Duration,
+    /// Jobs with more items are rejected.
+    pub max_job_items: usize,
+    /// Sync items per `/sync/get` reply.
+    pub sync_page: usize,
+    /// Unrelated `cc` sync items published with each job (other users' activity).
+    pub noise_per_job: usize,
+    /// Record folders under the root.
+    pub folders: usize,
+    /// Records per folder.
+    pub per_folder: usize,
+    /// Seed of job tokens and JWTs.
+    pub seed: u64,
+}
+
+impl Default for UnicatConfig {
+    fn default() -> Self {
+        UnicatConfig {
+            project: "p-7a1c9e52".into(),
+            api_key: "sim-unicat-key-not-real".into(),
+            rotate_every: 0,
+            jwt_grace: Duration::from_secs(30),
+            queue_delay: Duration::from_millis(300),
+            item_time: Duration::from_millis(20),
+            max_job_items: 10_000,
+            sync_page: 20,
+            noise_per_job: 2,
+            folders: 4,
+            per_folder: 25,
+            seed: 7,
+        }
+    }
+}
+
+/// Starts the Unicat simulator and returns its handle.
+pub async fn start(builder: SimBuilder, cfg: UnicatConfig) -> std::io::Result<(SimHandle, Unicat)> {
+    let mut handle = None;
+    let sim = builder
+        .start(|ctx| {
+            let u = Unicat::new(ctx, cfg);
+            let router = u.router();
+            handle = Some(u);
+            router
+        })
+        .await?;
+    let unicat = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
+    Ok((sim, unicat))
+}
+
+/// Handle on the simulator's state: seed, inspect and steer it while it runs.
+#[derive(Clone)]
+pub struct Unicat {
+    state: Arc<St>,
+}
+
+impl std::fmt::Debug for Unicat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unicat").finish_non_exhaustive()
+    }
+}
+
+struct St {
+    cfg: UnicatConfig,
+    ctx: SimContext,
+    started: Instant,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Clone)]
+struct Rec {
+    gid: String,
+    parent: Option<String>,
+    definition: String,
+    classes: Vec<String>,
+    channels: Vec<String>,
+    title: String,
+    deleted: bool,
+}
+
+#[derive(Clone)]
+struct SchemaItem {
+    gid: String,
+    ty: &'static str,
+    name: String,
+    committed: bool,
+}
+
+struct Session {
+    current: String,
+    since_rotation: u64,
+}
+
+struct SimJob {
+    token: String,
+    name: String,
+    area: String,
+    op: String,
+    targets: Vec<String>,
+    param: Option<String>,
+    created: Instant,
+    processed: usize,
+    failed: Vec<String>,
+    status: &'static str,
+    reject: Option<String>,
+    hidden: bool,
+    published_remaining: Option<usize>,
+}
+
+struct Inner {
+    rng: StdRng,
+    jwts: HashMap<String, (u64, Option<Instant>)>,
+    sessions: HashMap<u64, Session>,
+    next_session: u64,
+    /// Records and assets share one shape; each list keeps insertion order.
+    records: Vec<Rec>,
+    assets: Vec<Rec>,
+    schema: Vec<SchemaItem>,
+    feed: Vec<Value>,
+    jobs: Vec<SimJob>,
+    copies: u64,
+    reject_next: Option<String>,
+    hide_next: bool,
+    rotate_every: u64,
+}
+
+impl Inner {
+    fn list(&mut self, area: &str) -> &mut Vec<Rec> {
+        if area == "assets" {
+            &mut self.assets
+        } else {
+            &mut self.records
+        }
+    }
+
+    fn uuid(&mut self) -> String {
+        let a: u32 = self.rng.random();
+        let b: u16 = self.rng.random();
+        let c: u16 = self.rng.random::<u16>() & 0x0fff;
+        let d: u16 = self.rng.random::<u16>() & 0x3fff;
+        let e: u64 = self.rng.random::<u64>() & 0xffff_ffff_ffff;
+        format!("{a:08x}-{b:04x}-4{c:03x}-{:04x}-{e:012x}", 0x8000 | d)
+    }
+}
+
+fn seed_catalogue(cfg: &UnicatConfig) -> (Vec<Rec>, Vec<Rec>, Vec<SchemaItem>) {
+    let rec = |gid: String, parent: Option<&str>, def: &str, title: String| Rec {
+        gid,
+        parent: parent.map(str::to_owned),
+        definition: def.into(),
+        classes: Vec::new(),
+        channels: vec!["web".into()],
+        title,
+        deleted: false,
+    };
+    let mut records = vec![rec("r-root".into(), None, "d-folder", "Catalogue".into())];
+    for f in 1..=cfg.folders {
+        let folder = format!("r-f{f}");
+        records.push(rec(
+            folder.clone(),
+            Some("r-root"),
+            "d-folder",
+            format!("Folder {f}"),
+        ));
+        for i in 1..=cfg.per_folder {
+            let mut r = rec(
+                format!("r-f{f}-{i:03}"),
+                Some(&folder),
+                if i % 4 == 0 { "d-spec" } else { "d-article" },
+                format!("Product {f}-{i:03}"),
+            );
+            if i % 5 == 0 {
+                r.title.push_str(" obsolete");
+            }
+            if i % 3 == 0 {
+                r.classes.push("article".into());
+            }
+            if i % 2 == 0 {
+                r.channels.push("print".into());
+            }
+            records.push(r);
+        }
+    }
+    let mut assets = vec![rec("a-root".into(), None, "folder", "Assets".into())];
+    for (folder, kind, n) in [("a-img", "image", 20), ("a-docs", "pdf", 10)] {
+        assets.push(rec(folder.into(), Some("a-root"), "folder", folder.into()));
+        for i in 1..=n {
+            assets.push(rec(
+                format!("{folder}-{i:02}"),
+                Some(folder),
+                kind,
+                format!("{kind} {i:02}"),
+            ));
+        }
+    }
+    let schema = [
+        ("d-folder", "definition", true),
+        ("d-article", "definition", true),
+        ("d-spec", "definition", false),
+        ("c-article", "class", true),
+        ("c-price", "class", false),
+        ("f-title", "field", true),
+        ("f-price", "field", false),
+        ("f-sku", "field", true),
+    ]
+    .into_iter()
+    .map(|(gid, ty, committed)| SchemaItem {
+        gid: gid.into(),
+        ty,
+        name: gid[2..].into(),
+        committed,
+    })
+    .collect();
+    (records, assets, schema)
+}
+
+type Sel = State<Arc<St>>;
+
+fn ok(result: Value, data: Value) -> Response {
+    Json(json!({ "success": true, "result": result, "data": data })).into_response()
+}
+
+fn fail(status: u16, code: i64, message: &str, info: Value) -> Response {
+    let st = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (
+        st,
+        Json(json!({
+            "success": false,
+            "result": { "code": code, "message": message, "info": info },
+            "data": {},
+        })),
+    )
+        .into_response();
+    if status == 401 {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"unicat\""),
+        );
+    }
+    resp
+}
+
+fn selection_error(message: impl Into<String>, info: Value) -> Response {
+    fail(422, 1006, &message.into(), info)
+}
+
+impl Unicat {
+    /// A simulator with `cfg`, reporting to `ctx`'s counters.
+    pub fn new(ctx: SimContext, cfg: UnicatConfig) -> Self {
+        let (records, assets, schema) = seed_catalogue(&cfg);
+        let inner = Inner {
+            rng: StdRng::seed_from_u64(cfg.seed),
+            jwts: HashMap::new(),
+            sessions: HashMap::new(),
+            next_session: 1,
+            records,
+            assets,
+            schema,
+            // Earlier activity, so cursors do not start at zero.
+            feed: (1..=5)
+                .map(|c| {
+                    json!({"type": "cc", "cursor": 1000 + c, "action": "UPDATE",
+                               "data_type": "users", "data_key": format!("u-{c}"), "data": {}})
+                })
+                .collect(),
+            jobs: Vec::new(),
+            copies: 0,
+            reject_next: None,
+            hide_next: false,
+            rotate_every: cfg.rotate_every,
+        };
+        Unicat {
+            state: Arc::new(St {
+                cfg,
+                ctx,
+                started: Instant::now(),
+                inner: Mutex::new(inner),
+            }),
+        }
+    }
+
+    /// The routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/api/p/{project}/auth", post(auth))
+            .route("/api/p/{project}/{area}/bulk/{op}", post(bulk))
+            .route("/sync/cursors", post(cursors))
+            .route("/sync/get", post(sync_get))
+            .with_state(self.state.clone())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &UnicatConfig {
+        &self.state.cfg
+    }
+
+    /// Makes every JWT invalid (the next request of every client gets a 401).
+    pub fn expire_jwts(&self) {
+        self.state.lock().jwts.clear();
+    }
+
+    /// Rotates sessions' JWTs every `n` requests from now on (0: never).
+    pub fn set_rotate_every(&self, n: u64) {
+        let mut inner = self.state.lock();
+        for s in inner.sessions.values_mut() {
+            s.since_rotation = 0;
+        }
+        inner.rotate_every = n;
+    }
+
+    /// The next job will be rejected with `reason` once it leaves the queue.
+    pub fn reject_next_job(&self, reason: &str) {
+        self.state.lock().reject_next = Some(reason.to_owned());
+    }
+
+    /// The next job is accepted but never reported in the feed.
+    pub fn hide_next_job(&self) {
+        self.state.lock().hide_next = true;
+    }
+
+    /// Gids of the records that are not deleted, in catalogue order.
+    pub fn live_records(&self) -> Vec<String> {
+        let inner = self.state.lock();
+        inner
+            .records
+            .iter()
+            .filter(|r| !r.deleted)
+            .map(|r| r.gid.clone())
+            .collect()
+    }
+
+    /// Gids of the records in the trash, in catalogue order.
+    pub fn deleted_records(&self) -> Vec<String> {
+        let inner = self.state.lock();
+        inner
+            .records
+            .iter()
+            .filter(|r| r.deleted)
+            .map(|r| r.gid.clone())
+            .collect()
+    }
+
+    /// Gids of the direct children of a record (deleted or not), in catalogue order.
+    pub fn children(&self, parent: &str) -> Vec<String> {
+        let inner = self.state.lock();
+        inner
+            .records
+            .iter()
+            .filter(|r| r.parent.as_deref() == Some(parent))
+            .map(|r| r.gid.clone())
+            .collect()
+    }
+
+    /// Gids of live records whose title contains `word` (case-insensitive).
+    pub fn records_titled(&self, word: &str) -> Vec<String> {
+        let word = word.to_lowercase();
+        let inner = self.state.lock();
+        inner
+            .records
+            .iter()
+            .filter(|r| !r.deleted && r.title.to_lowercase().contains(&word))
+            .map(|r| r.gid.clone())
+            .collect()
+    }
+
+    /// Moves records to the trash directly (to set up a test).
+    pub fn trash(&self, gids: &[&str]) {
+        let mut inner = self.state.lock();
+        for r in inner.records.iter_mut() {
+            if gids.contains(&r.gid.as_str()) {
+                r.deleted = true;
+            }
+        }
+    }
+
+    /// The last status published for a job token.
+    pub fn job_status(&self, token: &str) -> Option<String> {
+        let inner = self.state.lock();
+        inner
+            .jobs
+            .iter()
+            .find(|j| j.token == token)
+            .map(|j| j.status.to_owned())
+    }
+}
+
+impl St {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn secs(&self, at: Instant) -> f64 {
+        1_767_000_000.0 + at.duration_since(self.started).as_secs_f64()
+    }
+}
+
+fn new_jwt(inner: &mut Inner, session: u64) -> String {
+    let n: u64 = inner.rng.random();
+    let jwt = format!("eyJhbGciOiJIUzI1NiJ9.s{session}.{n:016x}");
+    inner.jwts.insert(jwt.clone(), (session, None));
+    jwt
+}
+
+/// Checks the bearer JWT; returns the JWT to put in the reply's `Authorization` header (a
+/// rotated or newer one), or the 401 reply.
+fn authorize(st: &Arc<St>, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let jwt = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let now = Instant::now();
+    let mut inner = st.lock();
+    let rotate_every = inner.rotate_every;
+    let Some((session, expires)) = jwt.and_then(|j| inner.jwts.get(j).copied()) else {
+        st.ctx.counters.incr("auth.refused");
+        return Err(fail(401, 401, "missing or invalid JWT", json!({})));
+    };
+    if expires.is_some_and(|e| e <= now) {
+        st.ctx.counters.incr("auth.refused");
+        return Err(fail(401, 401, "the JWT has expired", json!({})));
+    }
+    if expires.is_some() {
+        st.ctx.counters.incr("auth.grace_uses");
+    }
+    let Some(s) = inner.sessions.get_mut(&session) else {
+        return Err(fail(401, 401, "no such session", json!({})));
+    };
+    s.since_rotation += 1;
+    let rotate = rotate_every > 0 && s.since_rotation >= rotate_every;
+    let current = s.current.clone();
+    if rotate {
+        let fresh = new_jwt(&mut inner, session);
+        let grace = now + st.cfg.jwt_grace;
+        if let Some(old) = inner.jwts.get_mut(&current) {
+            old.1 = Some(grace);
+        }
+        if let Some(s) = inner.sessions.get_mut(&session) {
+            s.current = fresh.clone();
+            s.since_rotation = 0;
+        }
+        st.ctx.counters.incr("auth.rotations");
+        return Ok(Some(fresh));
+    }
+    // A caller still on a rotated-out JWT is handed the session's current one.
+    Ok((Some(current.as_str()) != jwt).then_some(current))
+}
+
+fn with_jwt(mut resp: Response, jwt: Option<String>) -> Response {
+    if let Some(v) = jwt.and_then(|j| HeaderValue::from_str(&j).ok()) {
+        resp.headers_mut().insert(header::AUTHORIZATION, v);
+    }
+    resp
+}
+
+fn parse_body(body: &Bytes) -> Result<Map<String, Value>, Response> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(fail(400, 400, "the body is not a JSON object", json!({}))),
+    }
+}
+
+async fn auth(State(st): Sel, Path(project): Path<String>, body: Bytes) -> Response {
+    let body = match parse_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(key) = body.get("api_key").and_then(Value::as_str) else {
+        return fail(400, 400, "api_key is required", json!({"field": "api_key"}));
+    };
+    if key != st.cfg.api_key || project != st.cfg.project {
+        return fail(
+            403,
+            403,
+            "unknown user or not a member of this project",
+            json!({}),
+        );
+    }
+    st.ctx.counters.incr("auth.logins");
+    let mut inner = st.lock();
+    let session = inner.next_session;
+    inner.next_session += 1;
+    let jwt = new_jwt(&mut inner, session);
+    inner.sessions.insert(
+        session,
+        Session {
+            current: jwt.clone(),
+            since_rotation: 0,
+        },
+    );
+    let cc = cc_cursor(&inner);
+    drop(inner);
+    let resp = ok(
+        json!({
+            "user": "u-api", "project": st.cfg.project, "cc.version": 1,
+            "cc.cursor": cc, "cursor": cc, "user_projects": [], "project_members": [],
+            "last_backed_up": null,
+        }),
+        json!({ "projects": { st.cfg.project.clone(): { "gid": st.cfg.project } } }),
+    );
+    with_jwt(resp, Some(jwt))
+}
+
+fn cc_cursor(inner: &Inner) -> u64 {
+    inner
+        .feed
+        .last()
+        .and_then(|i| i["cursor"].as_u64())
+        .unwrap_or(1000)
+}
+
+fn publish(st: &St, inner: &mut Inner, item: Value) {
+    let cursor = cc_cursor(inner) + 1;
+    let mut item = item;
+    item["cursor"] = json!(cursor);
+    inner.feed.push(item);
+    st.ctx.counters.incr("sync.items");
+}
+
+fn publish_job(st: &St, inner: &mut Inner, idx: usize, action: &str) {
+    let now = Instant::now();
+    let job = &inner.jobs[idx];
+    if job.hidden {
+        return;
+    }
+    let total = job.targets.len();
+    let mut info = json!({ "total": total, "remaining": total - job.processed });
+    if let Some(reason) = &job.reject
+        && job.status == "rejected"
+    {
+        info["error"] = json!(reason);
+    }
+    if job.status == "done" && !job.failed.is_empty() {
+        info["failed"] = json!(job.failed);
+    }
+    let item = json!({
+        "type": "cc", "action": action, "data_type": "jobs", "data_key": job.token,
+        "data": {
+            "project_gid": st.cfg.project, "job": job.name, "status": job.status, "info": info,
+            "created_on": st.secs(job.created), "updated_on": st.secs(now),
+        },
+    });
+    publish(st, inner, item);
+}
+
+/// Moves every job forward to the present.
+fn tick(st: &St, inner: &mut Inner) {
+    let now = Instant::now();
+    for idx in 0..inner.jobs.len() {
+        let job = &inner.jobs[idx];
+        if matches!(job.status, "done" | "rejected") {
+            continue;
+        }
+        let elapsed = now.duration_since(job.created);
+        if elapsed < st.cfg.queue_delay {
+            continue;
+        }
+        if job.reject.is_some() {
+            inner.jobs[idx].status = "rejected";
+            st.ctx.counters.incr("jobs.rejected");
+            publish_job(st, inner, idx, "UPDATE");
+            continue;
+        }
+        let total = job.targets.len();
+        let due = if st.cfg.item_time.is_zero() {
+            total
+        } else {
+            let n = (elapsed - st.cfg.queue_delay).as_nanos() / st.cfg.item_time.as_nanos();
+            (n as usize).min(total)
+        };
+        while inner.jobs[idx].processed < due {
+            let job = &inner.jobs[idx];
+            let (area, op, gid, param) = (
+                job.area.clone(),
+                job.op.clone(),
+                job.targets[job.processed].clone(),
+                job.param.clone(),
+            );
+            if !apply(inner, &area, &op, &gid, param.as_deref()) {
+                inner.jobs[idx].failed.push(gid);
+            }
+            inner.jobs[idx].processed += 1;
+        }
+        let job = &mut inner.jobs[idx];
+        if job.processed == total {
+            job.status = "done";
+            st.ctx.counters.incr("jobs.done");
+            publish_job(st, inner, idx, "UPDATE");
+        } else if job.published_remaining != Some(total - job.processed) {
+            job.status = "processing";
+            job.published_remaining = Some(total - job.processed);
+            publish_job(st, inner, idx, "UPDATE");
+        }
+    }
+}
+
+fn subtree(list: &[Rec], root: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut frontier = vec![root.to_owned()];
+    while let Some(g) = frontier.pop() {
+        for (i, r) in list.iter().enumerate() {
+            if r.gid == g {
+                out.push(i);
+            }
+            if r.parent.as_deref() == Some(g.as_str()) {
+                frontier.push(r.gid.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Applies one item of a job; `false` when it fails for this item.
+fn apply(inner: &mut Inner, area: &str, op: &str, gid: &str, param: Option<&str>) -> bool {
+    if area == "schema" {
+        let Some(pos) = inner.schema.iter().position(|s| s.gid == gid) else {
+            return false;
+        };
+        match op {
+            "commit" | "revert" => inner.schema[pos].committed = true,
+            _ => {
+                inner.copies += 1;
+                let mut copy = inner.schema[pos].clone();
+                copy.gid = format!("{gid}-copy{}", inner.copies);
+                copy.committed = false;
+                inner.schema.push(copy);
+            }
+        }
+        return true;
+    }
+    inner.copies += 1;
+    let copies = inner.copies;
+    let list = inner.list(area);
+    let Some(pos) = list.iter().position(|r| r.gid == gid) else {
+        return false;
+    };
+    match op {
+        "delete" | "undelete" => {
+            let deleting = op == "delete";
+            if list[pos].deleted == deleting {
+                return false;
+            }
+            for i in subtree(list, gid) {
+                list[i].deleted = deleting;
+            }
+        }
+        "permanent_delete" => {
+            if !list[pos].deleted {
+                return false;
+            }
+            let mut doomed = subtree(list, gid);
+            doomed.sort_unstable();
+            for i in doomed.into_iter().rev() {
+                list.remove(i);
+            }
+        }
+        "move" => list[pos].parent = param.map(str::to_owned),
+        _ => {
+            // duplicate, link, shallow_copy: a copy, under `param` when given.
+            let mut copy = list[pos].clone();
+            copy.gid = format!("{gid}-copy{copies}");
+            if let Some(p) = param {
+                copy.parent = Some(p.to_owned());
+            }
+            list.push(copy);
+        }
+    }
+    true
+}
+
+async fn cursors(State(st): Sel, headers: HeaderMap) -> Response {
+    let jwt = match authorize(&st, &headers) {
+        Ok(j) => j,
+        Err(r) => return r,
+    };
+    let mut inner = st.lock();
+    tick(&st, &mut inner);
+    let cc = cc_cursor(&inner);
+    drop(inner);
+    with_jwt(ok(json!({ "cc.cursor": cc, "cursor": cc }), json!({})), jwt)
+}
+
+async fn sync_get(State(st): Sel, headers: HeaderMap, body: Bytes) -> Response {
+    let jwt = match authorize(&st, &headers) {
+        Ok(j) => j,
+        Err(r) => return r,
+    };
+    let body = match parse_body(&body) {
+        Ok(b) => b,
+        Err(r) => return with_jwt(r, jwt),
+    };
+    let Some(from) = body.get("cc_cursor").and_then(Value::as_u64) else {
+        return with_jwt(
+            fail(
+                400,
+                400,
+                "cc_cursor is required",
+                json!({"field": "cc_cursor"}),
+            ),
+            jwt,
+        );
+    };
+    st.ctx.counters.incr("sync.gets");
+    let mut inner = st.lock();
+    tick(&st, &mut inner);
+    let after: Vec<&Value> = inner
+        .feed
+        .iter()
+        .filter(|i| i["cursor"].as_u64().is_some_and(|c| c > from))
+        .collect();
+    let more = after.len() > st.cfg.sync_page;
+    let items: Vec<Value> = after.into_iter().take(st.cfg.sync_page).cloned().collect();
+    let mut result = json!({ "sync": items });
+    if more {
+        result["warning"] = json!("more sync items pending");
+    }
+    drop(inner);
+    with_jwt(ok(result, json!({})), jwt)
+}
+
+/// One slot of an evaluated selection: an item's gid, or `None` for a gid naming nothing.
+type Slot = Option<String>;
+
+struct Want {
+    area: String,
+    /// Include deleted items (undelete, permanent_delete) instead of live ones.
+    deleted: bool,
+    /// A read: deleted and unknown gids take an empty slot.
+    read: bool,
+}
+
+fn words(q: &str) -> Vec<String> {
+    q.split_whitespace()
+        .map(|w| w.trim_start_matches(['+', '-']).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn rec_matches(
+    r: &Rec,
+    area: &str,
+    filter: Option<&Value>,
+    q: &[String],
+) -> Result<bool, Response> {
+    let title = r.title.to_lowercase();
+    if !q.iter().all(|w| title.contains(w)) {
+        return Ok(false);
+    }
+    let Some(f) = filter else {
+        return Ok(true);
+    };
+    let (Some(field), Some(op)) = (
+        f.get(0).and_then(Value::as_str),
+        f.get(1).and_then(Value::as_str),
+    ) else {
+        return Err(selection_error(
+            "a filter is [field, op, value]",
+            json!({"filter": f}),
+        ));
+    };
+    let value = f.get(2).and_then(Value::as_str).unwrap_or_default();
+    Ok(match (area, field, op) {
+        ("records", "definition", "is") => r.definition == value,
+        ("records", "classes", "has") => r.classes.iter().any(|c| c == value),
+        ("records", "channels", "has") => r.channels.iter().any(|c| c == value),
+        ("assets", "type", "is") => r.definition == value,
+        _ => {
+            return Err(selection_error(
+                format!("unsupported filter {field} {op}"),
+                json!({"filter": f}),
+            ));
+        }
+    })
+}
+
+fn schema_matches(s: &SchemaItem, filter: Option<&Value>, q: &[String]) -> Result<bool, Response> {
+    if !q.iter().all(|w| s.name.contains(w.as_str())) {
+        return Ok(false);
+    }
+    let Some(f) = filter else {
+        return Ok(true);
+    };
+    let field = f.get(0).and_then(Value::as_str).unwrap_or_default();
+    let op = f.get(1).and_then(Value::as_str).unwrap_or_default();
+    let value = f.get(2).and_then(Value::as_str).unwrap_or_default();
+    Ok(match (field, op) {
+        ("type", "is") => s.ty == value,
+        ("is_committed", "is_false") => !s.committed,
+        ("is_committed", "is_true") => s.committed,
+        _ => {
+            return Err(selection_error(
+                format!("unsupported filter {field} {op}"),
+                json!({"filter": f}),
+            ));
+        }
+    })
+}
+
+fn exclude_list(entry: &Map<String, Value>, idx: usize) -> Result<HashSet<String>, Response> {
+    match entry.get("exclude") {
+        None | Some(Value::Null) => Ok(HashSet::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|g| g.as_str().map(str::to_owned))
+            .collect::<Option<HashSet<_>>>()
+            .ok_or_else(|| selection_error("exclude must list gids", json!({"entry": idx}))),
+        Some(_) => Err(selection_error(
+            "exclude must list gids",
+            json!({"entry": idx}),
+        )),
+    }
+}
+
+/// Evaluates a selection into slots (deduplicated; a repeat takes an empty slot).
+fn evaluate(inner: &Inner, want: &Want, selection: Option<&Value>) -> Result<Vec<Slot>, Response> {
+    let Some(Value::Array(entries)) = selection else {
+        return Err(fail(
+            400,
+            400,
+            "selection must be a list",
+            json!({"field": "selection"}),
+        ));
+    };
+    let schema = want.area == "schema";
+    let list: &[Rec] = if want.area == "assets" {
+        &inner.assets
+    } else {
+        &inner.records
+    };
+    let state_ok = |deleted: bool| deleted == want.deleted;
+    let mut seen = HashSet::new();
+    let mut slots = Vec::new();
+    for (idx, entry) in entries.iter().enumerate() {
+        let mut found: Vec<Slot> = Vec::new();
+        match entry {
+            Value::String(g) => {
+                let hit = if schema {
+                    inner.schema.iter().any(|s| &s.gid == g)
+                } else {
+                    list.iter()
+                        .any(|r| &r.gid == g && (!want.read || state_ok(r.deleted)))
+                };
+                found.push(hit.then(|| g.clone()));
+            }
+            Value::Object(m) if m.contains_key("children") => {
+                if schema {
+                    return Err(selection_error(
+                        "schema selections cannot use children",
+                        json!({"entry": idx}),
+                    ));
+                }
+                let Some(parent) = m["children"].as_str() else {
+                    return Err(selection_error(
+                        "children must be a gid",
+                        json!({"entry": idx}),
+                    ));
+                };
+                if !list.iter().any(|r| r.gid == parent) {
+                    return Err(selection_error(
+                        format!("parent {parent} not found"),
+                        json!({"entry": idx, "gid": parent}),
+                    ));
+                }
+                let exclude = exclude_list(m, idx)?;
+                let channel = m.get("channel").and_then(Value::as_str);
+                for r in list.iter().filter(|r| r.parent.as_deref() == Some(parent)) {
+                    let in_channel = channel.is_none_or(|c| r.channels.iter().any(|x| x == c));
+                    // A read lists only items in the wanted state; a mutation takes them all, so
+                    // that items in the wrong state fail one by one.
+                    if in_channel
+                        && !exclude.contains(&r.gid)
+                        && (!want.read || state_ok(r.deleted))
+                    {
+                        found.push(Some(r.gid.clone()));
+                    }
+                }
+            }
+            Value::Object(m) if m.contains_key("search") => {
+                let exclude = exclude_list(m, idx)?;
+                let Some(search) = m["search"].as_object() else {
+                    return Err(selection_error(
+                        "search must be an object",
+                        json!({"entry": idx}),
+                    ));
+                };
+                let q = words(search.get("q").and_then(Value::as_str).unwrap_or_default());
+                let filter = search.get("filter").filter(|f| !f.is_null());
+                if q.is_empty() && filter.is_none() {
+                    return Err(selection_error(
+                        "a search needs q or a filter",
+                        json!({"entry": idx}),
+                    ));
+                }
+                if schema {
+                    for s in &inner.schema {
+                        if schema_matches(s, filter, &q)? && !exclude.contains(&s.gid) {
+                            found.push(Some(s.gid.clone()));
+                        }
+                    }
+                } else {
+                    for r in list {
+                        if state_ok(r.deleted)
+                            && rec_matches(r, &want.area, filter, &q)?
+                            && !exclude.contains(&r.gid)
+                        {
+                            found.push(Some(r.gid.clone()));
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(selection_error(
+                    "a selection entry is a gid, a children or a search object",
+                    json!({"entry": idx}),
+                ));
+            }
+        }
+        for slot in found {
+            match slot {
+                Some(g) if seen.insert(g.clone()) => slots.push(Some(g)),
+                _ => slots.push(None),
+            }
+        }
+    }
+    Ok(slots)
+}
+
+async fn bulk(
+    State(st): Sel,
+    Path((project, area, op)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let jwt = match authorize(&st, &headers) {
+        Ok(j) => j,
+        Err(r) => return r,
+    };
+    let resp = bulk_inner(&st, &project, &area, &op, &body);
+    with_jwt(resp, jwt)
+}
+
+fn bulk_inner(st: &Arc<St>, project: &str, area: &str, op: &str, body: &Bytes) -> Response {
+    if project != st.cfg.project {
+        return fail(403, 403, "not a member of this project", json!({}));
+    }
+    let allowed: &[&str] = match area {
+        "records" => &[
+            "get",
+            "delete",
+            "undelete",
+            "permanent_delete",
+            "duplicate",
+            "link",
+            "shallow_copy",
+        ],
+        "assets" => &["get", "delete", "undelete", "move"],
+        "schema" => &["get", "copy", "commit", "revert", "save_as_new"],
+        _ => &[],
+    };
+    if !allowed.contains(&op) {
+        return fail(
+            404,
+            404,
+            "no such bulk operation",
+            json!({"area": area, "op": op}),
+        );
+    }
+    let body = match parse_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut inner = st.lock();
+    tick(st, &mut inner);
+    let want = Want {
+        area: area.to_owned(),
+        deleted: matches!(op, "undelete" | "permanent_delete"),
+        read: op == "get",
+    };
+    let slots = match evaluate(&inner, &want, body.get("selection")) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if op == "get" {
+        return bulk_get(st, &inner, area, &body, &slots);
+    }
+    let param = body
+        .get("parent")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if matches!(op, "link" | "shallow_copy" | "move") && param.is_none() {
+        return fail(422, 1001, "parent is required", json!({"field": "parent"}));
+    }
+    let targets: Vec<String> = slots.into_iter().flatten().collect();
+    let token = inner.uuid();
+    let mut reject = inner.reject_next.take();
+    if reject.is_none() && targets.len() > st.cfg.max_job_items {
+        reject = Some(format!(
+            "the selection holds {} items; at most {} are allowed in one job",
+            targets.len(),
+            st.cfg.max_job_items
+        ));
+    }
+    let hidden = std::mem::take(&mut inner.hide_next);
+    inner.jobs.push(SimJob {
+        token: token.clone(),
+        name: format!("bulk_{op}_{area}"),
+        area: area.to_owned(),
+        op: op.to_owned(),
+        targets,
+        param,
+        created: Instant::now(),
+        processed: 0,
+        failed: Vec::new(),
+        status: "queued",
+        reject,
+        hidden,
+        published_remaining: None,
+    });
+    st.ctx.counters.incr("jobs.created");
+    let idx = inner.jobs.len() - 1;
+    publish_job(st, &mut inner, idx, "INSERT");
+    for n in 0..st.cfg.noise_per_job {
+        let item = json!({"type": "cc", "action": "UPDATE", "data_type": "users",
+                          "data_key": format!("u-noise-{n}"), "data": {"seen": true}});
+        publish(st, &mut inner, item);
+    }
+    ok(json!({ "job.token": token }), json!({}))
+}
+
+fn rec_json(r: &Rec) -> Value {
+    json!({
+        "gid": r.gid, "parent": r.parent, "definition": r.definition, "classes": r.classes,
+        "channels": r.channels, "title": r.title, "is_deleted": r.deleted,
+    })
+}
+
+fn bulk_get(
+    st: &St,
+    inner: &Inner,
+    area: &str,
+    body: &Map<String, Value>,
+    slots: &[Slot],
+) -> Response {
+    let page = body.get("page").and_then(Value::as_object);
+    let size = page
+        .and_then(|p| p.get("size"))
+        .and_then(Value::as_u64)
+        .unwrap_or(100)
+        .clamp(1, 1000) as usize;
+    let start = match page.and_then(|p| p.get("cursor")) {
+        None | Some(Value::Null) => 0,
+        Some(c) => match (
+            c.get("i").and_then(Value::as_u64),
+            c.get("v").and_then(Value::as_u64),
+        ) {
+            (Some(i), Some(1)) => i as usize,
+            _ => {
+                return fail(
+                    400,
+                    400,
+                    "invalid page.cursor",
+                    json!({"field": "page.cursor"}),
+                );
+            }
+        },
+    };
+    let end = (start + size).min(slots.len());
+    let chosen: Vec<&String> = slots
+        .get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .flatten()
+        .collect();
+    let next = if end < slots.len() {
+        json!({"i": end, "v": 1})
+    } else {
+        Value::Null
+    };
+    let total = slots.iter().flatten().count();
+    st.ctx.counters.add("bulk.get.items", chosen.len() as u64);
+    st.ctx.counters.incr("bulk.get.pages");
+    let mut result = Map::new();
+    let mut data = Map::new();
+    if area == "schema" {
+        let mut entries = Vec::new();
+        let mut stores: HashMap<&str, Map<String, Value>> = HashMap::new();
+        for g in chosen {
+            if let Some(s) = inner.schema.iter().find(|s| &s.gid == g) {
+                entries.push(json!({"type": s.ty, "item": s.gid}));
+                let store = match s.ty {
+                    "definition" => "definitions",
+                    "class" => "classes",
+                    _ => "fields",
+                };
+                stores.entry(store).or_default().insert(
+                    s.gid.clone(),
+                    json!({"gid": s.gid, "name": s.name, "is_committed": s.committed}),
+                );
+            }
+        }
+        result.insert("schema_items".into(), json!(entries));
+        result.insert("schema_items.size".into(), json!(total));
+        for (k, v) in stores {
+            data.insert(k.into(), Value::Object(v));
+        }
+    } else {
+        let list = if area == "assets" {
+            &inner.assets
+        } else {
+            &inner.records
+        };
+        let mut store = Map::new();
+        for g in &chosen {
+            if let Some(r) = list.iter().find(|r| &&r.gid == g) {
+                store.insert(r.gid.clone(), rec_json(r));
+            }
+        }
+        result.insert(area.into(), json!(chosen));
+        result.insert(format!("{area}.size"), json!(total));
+        data.insert(area.into(), Value::Object(store));
+    }
+    result.insert("page.cursor".into(), next);
+    ok(Value::Object(result), Value::Object(data))
+}

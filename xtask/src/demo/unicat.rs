@@ -1,0 +1,212 @@
+//! The Unicat section: a bulk get over many short pages, a combined-selection bulk delete
+//! followed through the sync feed with progress, a rejected job, an ambiguous submission that
+//! is not re-sent, and JWT rotation, against the embedded simulator; or, with
+//! `UNICAT_API_KEY` and `UNICAT_PROJECT` set, a read-only run against Unicat itself.
+
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use unicat_api::{
+    Children, Client, ErrorKind, Filter, HttpOptions, PollPolicy, RecordSelection, RetryPolicy,
+    Search, SecretString,
+};
+use vendor_sim::unicat::UnicatConfig;
+use vendor_sim::{Fault, FaultRule, SimBuilder};
+
+use super::SummaryRow;
+use crate::DynResult;
+
+pub(crate) async fn run() -> DynResult<SummaryRow> {
+    if std::env::var_os("UNICAT_API_KEY").is_some() && std::env::var_os("UNICAT_PROJECT").is_some()
+    {
+        return against_unicat().await;
+    }
+    let started = Instant::now();
+    let cfg = UnicatConfig {
+        rotate_every: 7,
+        jwt_grace: Duration::ZERO,
+        max_job_items: 60,
+        item_time: Duration::from_millis(60),
+        ..UnicatConfig::default()
+    };
+    let get_path = format!("/api/p/{}/records/bulk/get", cfg.project);
+    let delete_path = format!("/api/p/{}/records/bulk/delete", cfg.project);
+    let builder = SimBuilder::new("unicat")
+        .seed(2026)
+        .fault(FaultRule::new(Fault::Status(503)).path(&get_path).nth(2))
+        .fault(
+            FaultRule::new(Fault::TooManyRequests {
+                retry_after: Some("1".into()),
+            })
+            .path("/sync/get")
+            .nth(2),
+        )
+        .fault(
+            FaultRule::new(Fault::ResetAfterHandler)
+                .path(&delete_path)
+                .nth(3),
+        );
+    let (sim, unicat) = vendor_sim::unicat::start(builder, cfg.clone()).await?;
+    println!(
+        "simulator: {} (JWT rotated every 7 requests, old one dies at once)",
+        sim.base_url()
+    );
+    let client = Client::builder()
+        .project(cfg.project.clone())
+        .api_key(SecretString::from(cfg.api_key.clone()))
+        .base_url(sim.base_url())
+        .http_options(
+            HttpOptions::default().retry(
+                RetryPolicy::default()
+                    .initial_delay(Duration::from_millis(200))
+                    .max_attempts(4),
+            ),
+        )
+        .poll_policy(
+            PollPolicy::default()
+                .first_delay(Duration::from_millis(250))
+                .max_delay(Duration::from_secs(1))
+                .deadline(Some(Duration::from_secs(30))),
+        )
+        .build()?;
+
+    println!(
+        "\n1. Bulk get: 3 unknown gids + folders 1 and 2, pages of 10 (a 503 on page 2 is retried)"
+    );
+    let selection = RecordSelection::new()
+        .gids(["r-gone-1", "r-gone-2", "r-gone-3"])
+        .children(Children::of("r-f1"))
+        .children(Children::of("r-f2"));
+    let mut stream = client
+        .records()
+        .get(&selection)
+        .page_size(10)
+        .stream::<serde_json::Value>();
+    let mut fetched = 0u64;
+    while let Some(record) = stream.try_next().await? {
+        fetched += 1;
+        if fetched == 1 {
+            println!("  first: {} {}", record.gid, record.data["title"]);
+        }
+    }
+    println!(
+        "  {fetched} records (server count {}), {} pages, short ones included",
+        stream.size().unwrap_or(0),
+        sim.counters().get("bulk.get.pages")
+    );
+
+    println!("\n2. Bulk delete of a combined selection, followed through the sync feed");
+    let selection = RecordSelection::new()
+        .gid("r-f1-001")
+        .children(Children::of("r-f2").exclude(["r-f2-003", "r-f2-004"]))
+        .search(
+            Search::new()
+                .q("obsolete")
+                .filter(Filter::new("definition", "is", "d-article"))
+                .exclude(["r-f3-005"]),
+        );
+    let job = client.records().delete(&selection).await?;
+    println!("  job {} (feed cursor {})", job.token(), job.cursor());
+    let report = client
+        .wait(&job)
+        .on_progress(|e| {
+            let p = &e.progress;
+            println!(
+                "  {:<10} {:>2}/{} done",
+                p.status.as_deref().unwrap_or("?"),
+                p.done().unwrap_or(0),
+                p.total.unwrap_or(0)
+            );
+        })
+        .run()
+        .await?;
+    let deleted = unicat.deleted_records().len() as u64;
+    println!(
+        "  {}: {} items; the simulator's trash now holds {deleted} records",
+        report.status.as_str(),
+        report.total.unwrap_or(0)
+    );
+
+    println!("\n3. A job the server rejects (more than 60 items)");
+    let job = client
+        .records()
+        .delete(
+            &RecordSelection::new()
+                .children(Children::of("r-root"))
+                .search(Search::new().q("product")),
+        )
+        .await?;
+    match client.wait(&job).run().await {
+        Err(e) if e.kind() == ErrorKind::JobFailed => println!(
+            "  rejected, as expected: {}",
+            e.vendor_message().unwrap_or("?")
+        ),
+        other => return Err(format!("expected a rejected job, got {other:?}").into()),
+    }
+
+    println!("\n4. A delete whose connection breaks after the server took it");
+    match client
+        .records()
+        .delete(&RecordSelection::new().gid("r-f4-001"))
+        .await
+    {
+        Err(e) if e.kind() == ErrorKind::AmbiguousOutcome => println!(
+            "  not re-sent ({} job(s) created in all so far): {e}",
+            sim.counters().get("jobs.created")
+        ),
+        other => return Err(format!("expected an ambiguous outcome, got {other:?}").into()),
+    }
+
+    let stats = client.stats();
+    println!(
+        "\n  logins {}, rotated JWTs adopted {}, refused JWTs {}, feed reads {}, retries {}",
+        stats.logins,
+        stats.rotations,
+        sim.counters().get("auth.refused"),
+        stats.feed_reads,
+        stats.retries
+    );
+    let row = SummaryRow {
+        vendor: "unicat",
+        against: "simulator".into(),
+        items: fetched + deleted,
+        jobs: sim.counters().get("jobs.created"),
+        retries: stats.retries,
+        time: started.elapsed(),
+    };
+    sim.shutdown().await;
+    Ok(row)
+}
+
+/// Read-only: log in, read the feed cursor, and (with `UNICAT_DEMO_SELECTION` naming a file
+/// holding a selection) count the selected records.
+async fn against_unicat() -> DynResult<SummaryRow> {
+    let started = Instant::now();
+    let client = Client::from_env()?;
+    println!(
+        "UNICAT_API_KEY is set: read-only run against project {}",
+        client.project()
+    );
+    println!("  feed cursor: {}", client.cc_cursor().await?);
+    let mut items = 0;
+    if let Some(path) = std::env::var_os("UNICAT_DEMO_SELECTION") {
+        let selection: RecordSelection = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+        let mut stream = client
+            .records()
+            .get(&selection)
+            .page_size(500)
+            .stream::<serde_json::Value>();
+        while stream.try_next().await?.is_some() {
+            items += 1;
+        }
+        println!("  {items} records in the selection");
+    }
+    Ok(SummaryRow {
+        vendor: "unicat",
+        against: "unicat.app".into(),
+        items,
+        jobs: 0,
+        retries: client.stats().retries,
+        time: started.elapsed(),
+    })
+}
