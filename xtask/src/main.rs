@@ -177,6 +177,24 @@ async fn sim(args: &[String]) -> DynResult {
         ],
         handle: unicat,
     });
+    let zoho_cfg = vendor_sim::zoho::ZohoConfig::default();
+    let (zoho, _) = vendor_sim::zoho::start(
+        vendor_sim::SimBuilder::new("zoho").addr(addr(served.len() as u16)),
+        zoho_cfg.clone(),
+    )
+    .await?;
+    served.push(Served {
+        env: vec![
+            ("ZOHO_CREATOR_URL", zoho.base_url()),
+            ("ZOHO_ACCOUNTS_URL", zoho.base_url()),
+            ("ZOHO_CLIENT_ID", zoho_cfg.client_id),
+            ("ZOHO_CLIENT_SECRET", zoho_cfg.client_secret),
+            ("ZOHO_REFRESH_TOKEN", zoho_cfg.refresh_token),
+            ("ZOHO_OWNER", zoho_cfg.owner),
+            ("ZOHO_APP", zoho_cfg.app),
+        ],
+        handle: zoho,
+    });
 
     println!("simulators listening on loopback (Ctrl-C to stop):");
     for s in &served {

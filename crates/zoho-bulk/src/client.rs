@@ -196,6 +196,11 @@ impl Client {
         b.build()
     }
 
+    /// Traffic counters of the Creator API client (attempts, retries, replays after a 401).
+    pub fn http_stats(&self) -> bulk_common::HttpStats {
+        self.inner.http.stats()
+    }
+
     /// Creates a bulk-read job for `report` (its link name).
     ///
     /// Job creation is not idempotent; it is retried only when Zoho throttled it or the

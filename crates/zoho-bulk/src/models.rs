@@ -25,7 +25,7 @@ impl MaxRecords {
 
     /// Validates a job size.
     pub fn new(n: u32) -> Result<Self, Error> {
-        if (100_000..=200_000).contains(&n) && n % 1000 == 0 {
+        if (100_000..=200_000).contains(&n) && n.is_multiple_of(1000) {
             Ok(MaxRecords(n))
         } else {
             Err(Error::invalid_input(format!(

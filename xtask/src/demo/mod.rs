@@ -4,6 +4,7 @@
 
 mod generic;
 mod unicat;
+mod zoho;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +39,10 @@ const SECTIONS: &[(&str, StartSection)] = &[
     (
         "Unicat: bulk get and a bulk delete tracked through the sync feed",
         || Box::pin(unicat::run()),
+    ),
+    (
+        "Zoho: a report larger than one job, exported as one stream of rows",
+        || Box::pin(zoho::run()),
     ),
 ];
 
