@@ -124,6 +124,8 @@ struct Inner {
     downloads: Vec<Instant>,
     jobs_today: u32,
     rows_served: u64,
+    /// Built archives by (first row, count): jobs over the same rows reuse them.
+    zips: HashMap<(u64, u64), Bytes>,
 }
 
 struct SimToken {
@@ -145,7 +147,6 @@ struct SimJob {
     first_row: u64,
     count: u64,
     max_records: u64,
-    zip: Option<Bytes>,
 }
 
 /// The path prefix of a report's bulk-read routes.
@@ -448,7 +449,6 @@ async fn create_job(
             first_row,
             count,
             max_records,
-            zip: None,
         },
     );
     drop(inner);
@@ -565,7 +565,8 @@ async fn download(
         if status_of(&st, job) != "Completed" {
             return creator_error(StatusCode::BAD_REQUEST, 2951, "The job has not completed");
         }
-        (job.first_row, job.count, job.zip.clone())
+        let (first, count) = (job.first_row, job.count);
+        (first, count, inner.zips.get(&(first, count)).cloned())
     };
     let zip = match cached {
         Some(z) => z,
@@ -574,9 +575,7 @@ async fn download(
             let built = tokio::task::spawn_blocking(move || build_zip(&name, first, count))
                 .await
                 .unwrap_or_default();
-            if let Some(job) = st.lock().jobs.get_mut(&id) {
-                job.zip = Some(built.clone());
-            }
+            st.lock().zips.insert((first, count), built.clone());
             built
         }
     };

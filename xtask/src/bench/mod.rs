@@ -56,10 +56,14 @@ impl Row {
 }
 
 mod overhead;
+pub(crate) mod zoho;
 
 /// The benchmarks: a name for `cargo xtask bench NAME`, and what runs it. A vendor crate adds
 /// its own line here.
-const BENCHES: &[(&str, StartBench)] = &[("overhead", || Box::pin(overhead::run()))];
+const BENCHES: &[(&str, StartBench)] = &[
+    ("overhead", || Box::pin(overhead::run())),
+    ("zoho", || Box::pin(zoho::run())),
+];
 
 type StartBench = fn() -> Pin<Box<dyn Future<Output = DynResult<Vec<Row>>>>>;
 

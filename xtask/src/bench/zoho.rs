@@ -1,0 +1,234 @@
+//! `zoho`: a 1,000,000-row, 10-column export consumed as a stream, side by side with Python's
+//! `zipfile` + `csv` on the same rows and with the `zip` + `csv` crates reading a ZIP file
+//! directly (the limit); and the peak RSS of a process exporting 1M rows against 100k rows.
+//!
+//! Targets: >= 10x Python's rows/s; >= 0.7x the direct-crates limit; peak RSS for 1M rows
+//! <= 1.25x that for 100k rows and under 64 MiB.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use vendor_sim::zoho::{Zoho, ZohoConfig};
+use zoho_bulk::{Client, MaxRecords, ReadQuery, SecretString};
+
+use super::Row;
+use crate::{DynResult, root};
+
+const ROWS: u64 = 1_000_000;
+const SMALL: u64 = 100_000;
+
+fn config() -> ZohoConfig {
+    ZohoConfig {
+        reports: vec![("Rows1M".into(), ROWS), ("Rows100k".into(), SMALL)],
+        job_duration: Duration::ZERO,
+        creates_per_minute: 10_000,
+        downloads_per_minute: 10_000,
+        ..ZohoConfig::default()
+    }
+}
+
+fn client(base: &str) -> DynResult<Client> {
+    let cfg = config();
+    Ok(Client::builder()
+        .creator_url(base)
+        .accounts_url(base)
+        .owner(cfg.owner)
+        .app(cfg.app)
+        .credentials(
+            cfg.client_id,
+            SecretString::from(cfg.client_secret),
+            SecretString::from(cfg.refresh_token),
+        )
+        .throttles(10_000, 10_000)
+        .poll_policy(
+            bulk_common::poll::PollPolicy::default()
+                .first_delay(Duration::from_millis(5))
+                .min_delay(Duration::from_millis(5))
+                .max_delay(Duration::from_millis(5)),
+        )
+        .build()?)
+}
+
+async fn export(client: &Client, report: &str) -> DynResult<(u64, Duration)> {
+    let started = Instant::now();
+    let n = client
+        .export(report, ReadQuery::new().max_records(MaxRecords::MAX))
+        .try_fold(0u64, |n, row| async move {
+            std::hint::black_box(row);
+            Ok(n + 1)
+        })
+        .await?;
+    Ok((n, started.elapsed()))
+}
+
+/// The limit: the `zip` and `csv` crates over a file on disk, one reused record, no stream.
+fn direct(path: &Path) -> DynResult<(u64, Duration)> {
+    let started = Instant::now();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path)?)?;
+    let entry = archive.by_index(0)?;
+    let mut reader = csv::Reader::from_reader(entry);
+    let mut record = csv::StringRecord::new();
+    let mut n = 0u64;
+    while reader.read_record(&mut record)? {
+        std::hint::black_box(&record);
+        n += 1;
+    }
+    Ok((n, started.elapsed()))
+}
+
+const PYTHON: &str = r#"
+import csv, io, sys, time, zipfile
+t = time.perf_counter()
+with zipfile.ZipFile(sys.argv[1]) as z:
+    name = [n for n in z.namelist() if n.lower().endswith(".csv")][0]
+    with z.open(name) as f:
+        rows = csv.reader(io.TextIOWrapper(f, encoding="utf-8", newline=""))
+        next(rows)
+        n = sum(1 for _ in rows)
+print(n, time.perf_counter() - t)
+"#;
+
+fn python(path: &Path) -> Option<(u64, Duration)> {
+    let out = Command::new("python3")
+        .args(["-c", PYTHON])
+        .arg(path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let n = parts.next()?.parse().ok()?;
+    let secs: f64 = parts.next()?.parse().ok()?;
+    Some((n, Duration::from_secs_f64(secs)))
+}
+
+fn rate((n, d): (u64, Duration)) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+pub(crate) async fn run() -> DynResult<Vec<Row>> {
+    let dir = root().join("target").join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let zip_path: PathBuf = dir.join("zoho-rows-1m.zip");
+    if !zip_path.exists() {
+        let bytes = tokio::task::spawn_blocking(|| Zoho::zip_rows(1, ROWS)).await?;
+        std::fs::write(&zip_path, &bytes)?;
+    }
+
+    let (sim, _) =
+        vendor_sim::zoho::start(vendor_sim::SimBuilder::new("zoho-bench"), config()).await?;
+    let base = sim.base_url();
+    let client = client(&base)?;
+    // The first export makes the simulator build (and cache) its archives; the second is timed.
+    export(&client, "Rows1M").await?;
+    let ours = export(&client, "Rows1M").await?;
+    let path = zip_path.clone();
+    let limit = tokio::task::spawn_blocking(move || direct(&path).map_err(|e| e.to_string()))
+        .await??;
+    let py = python(&zip_path);
+    if ours.0 != ROWS || limit.0 != ROWS {
+        return Err(format!("row counts differ: stream {} direct {}", ours.0, limit.0).into());
+    }
+
+    // Peak RSS of a separate process that only consumes the export (the simulator stays here).
+    export(&client, "Rows100k").await?;
+    let rss_small = child_rss(&base, "Rows100k")?;
+    let rss_big = child_rss(&base, "Rows1M")?;
+    sim.shutdown().await;
+
+    let mut rows = vec![
+        Row::info("zoho", "stream_rows_per_s", rate(ours), "rows/s"),
+        Row::info("zoho", "direct_crates_rows_per_s", rate(limit), "rows/s"),
+        Row::target(
+            "zoho",
+            "stream_vs_direct_crates",
+            round(rate(ours) / rate(limit)),
+            "x",
+            ">= 0.7",
+            rate(ours) / rate(limit) >= 0.7,
+        ),
+    ];
+    match py {
+        Some(py) => {
+            rows.push(Row::info("zoho", "python_rows_per_s", rate(py), "rows/s"));
+            rows.push(Row::target(
+                "zoho",
+                "stream_vs_python",
+                round(rate(ours) / rate(py)),
+                "x",
+                ">= 10",
+                rate(ours) / rate(py) >= 10.0,
+            ));
+        }
+        None => println!("note: python3 is missing or failed; the Python comparison is skipped"),
+    }
+    let (small_mib, big_mib) = (rss_small / 1024.0, rss_big / 1024.0);
+    rows.push(Row::info("zoho", "peak_rss_100k_rows", small_mib, "MiB"));
+    rows.push(Row::target(
+        "zoho",
+        "peak_rss_1m_rows",
+        round(big_mib),
+        "MiB",
+        "< 64",
+        big_mib < 64.0,
+    ));
+    rows.push(Row::target(
+        "zoho",
+        "peak_rss_1m_vs_100k",
+        round(big_mib / small_mib),
+        "x",
+        "<= 1.25",
+        big_mib / small_mib <= 1.25,
+    ));
+    Ok(rows)
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Runs `xtask __zoho-consume BASE REPORT` and returns its peak RSS in KiB.
+fn child_rss(base: &str, report: &str) -> DynResult<f64> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["__zoho-consume", base, report])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "the consumer process failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kib = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| format!("unexpected consumer output {text:?}"))?;
+    Ok(kib)
+}
+
+/// The child side of [`child_rss`]: export `report` from `base`, then print the row count and
+/// the process's peak resident set (`VmHWM`, KiB).
+pub(crate) fn consume(args: &[String]) -> DynResult {
+    let [base, report] = args else {
+        return Err("usage: __zoho-consume BASE REPORT".into());
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (n, _) = rt.block_on(async { export(&client(base)?, report).await })?;
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .ok_or("no VmHWM in /proc/self/status")?;
+    println!("{n} {hwm}");
+    Ok(())
+}
