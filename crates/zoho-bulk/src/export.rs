@@ -13,8 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
+use crate::client::Download;
 use crate::job::JobHandle;
-use crate::models::{JobStatus, ReadQuery};
+use crate::models::{JobDetails, JobStatus, ReadQuery};
 use crate::rows::Record;
 
 /// What an export does next; part of an [`ExportCheckpoint`].
@@ -146,6 +147,40 @@ struct State {
     checkpoint: ExportCheckpoint,
     delivered: Arc<AtomicU64>,
     opts: ExportOptions,
+    prefetch: Option<Prefetch>,
+}
+
+/// The next job, waited for and downloaded in the background while the consumer reads the
+/// current one's rows. Aborted if the export is dropped.
+struct Prefetch {
+    job: JobHandle,
+    task: tokio::task::JoinHandle<Result<(JobDetails, Download)>>,
+}
+
+impl Prefetch {
+    fn spawn(client: Client, job: JobHandle, opts: ExportOptions) -> Self {
+        let handle = job.clone();
+        Prefetch {
+            job,
+            task: tokio::spawn(async move { fetch(&client, &handle, &opts).await }),
+        }
+    }
+
+    async fn join(mut self) -> Result<(JobDetails, Download)> {
+        (&mut self.task).await.map_err(|e| {
+            bulk_common::Error::new(
+                bulk_common::ErrorKind::Cancelled,
+                "the background download of the next job stopped",
+            )
+            .with_source(e)
+        })?
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl State {
@@ -193,6 +228,7 @@ impl Client {
             checkpoint,
             delivered: delivered.clone(),
             opts,
+            prefetch: None,
         };
         let stream = futures::stream::try_unfold(state, step)
             .map_ok(move |rows| {
@@ -239,27 +275,10 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
         NextStep::Job(job) => job,
     };
     st.checkpoint.next = NextStep::Job(job.clone());
-    let attached = st.client.attach(job.clone());
-    let mut wait = Wait::new(&attached).policy(st.client.inner.poll.clone());
-    if let Some(cancel) = &st.opts.cancel {
-        wait = wait.cancel_on(cancel.clone());
-    }
-    if let Some(f) = st.opts.on_event.clone() {
-        let handle = job.clone();
-        wait = wait.on_event(move |e| {
-            f(&ExportEvent::JobPending {
-                job: &handle,
-                status: e
-                    .progress
-                    .status
-                    .clone()
-                    .unwrap_or_else(|| JobStatus::InProgress.to_string()),
-                polls: e.polls,
-            })
-        });
-    }
-    let details = wait.run().await?;
-    let download = st.client.download(&job, Some(&details)).await?;
+    let (details, download) = match st.prefetch.take() {
+        Some(prefetch) if prefetch.job == job => prefetch.join().await?,
+        _ => fetch(&st.client, &job, &st.opts).await?,
+    };
     st.emit(ExportEvent::JobDownloaded {
         job: &job,
         rows: details.result.as_ref().and_then(|r| r.count),
@@ -269,7 +288,14 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
     let next = match (download.record_cursor, following) {
         (None, _) => NextStep::Done,
         // A resumed export already created this follow-up job before it stopped.
-        (Some(_), Some(prefetched)) => NextStep::Job(prefetched),
+        (Some(_), Some(prefetched)) => {
+            st.prefetch = Some(Prefetch::spawn(
+                st.client.clone(),
+                prefetched.clone(),
+                st.opts.clone(),
+            ));
+            NextStep::Job(prefetched)
+        }
         (Some(record_cursor), None) => {
             match st.client.create_next_job(&report, &record_cursor).await {
                 Ok(next) => {
@@ -280,6 +306,11 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
                     st.checkpoint.rows_delivered = st.delivered.load(Ordering::Relaxed);
                     st.emit(ExportEvent::Checkpoint(&st.checkpoint));
                     st.checkpoint.following = None;
+                    st.prefetch = Some(Prefetch::spawn(
+                        st.client.clone(),
+                        next.clone(),
+                        st.opts.clone(),
+                    ));
                     NextStep::Job(next)
                 }
                 Err(e) => {
@@ -294,4 +325,34 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
     st.checkpoint.next = next;
     st.checkpoint.jobs_completed += 1;
     Ok(Some((download.rows, st)))
+}
+
+/// Waits for a job (reporting progress) and downloads its result.
+async fn fetch(
+    client: &Client,
+    job: &JobHandle,
+    opts: &ExportOptions,
+) -> Result<(JobDetails, Download)> {
+    let attached = client.attach(job.clone());
+    let mut wait = Wait::new(&attached).policy(client.inner.poll.clone());
+    if let Some(cancel) = &opts.cancel {
+        wait = wait.cancel_on(cancel.clone());
+    }
+    if let Some(f) = opts.on_event.clone() {
+        let handle = job.clone();
+        wait = wait.on_event(move |e| {
+            f(&ExportEvent::JobPending {
+                job: &handle,
+                status: e
+                    .progress
+                    .status
+                    .clone()
+                    .unwrap_or_else(|| JobStatus::InProgress.to_string()),
+                polls: e.polls,
+            })
+        });
+    }
+    let details = wait.run().await?;
+    let download = client.download(job, Some(&details)).await?;
+    Ok((details, download))
 }

@@ -127,8 +127,8 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
     export(&client, "Rows1M").await?;
     let ours = export(&client, "Rows1M").await?;
     let path = zip_path.clone();
-    let limit = tokio::task::spawn_blocking(move || direct(&path).map_err(|e| e.to_string()))
-        .await??;
+    let limit =
+        tokio::task::spawn_blocking(move || direct(&path).map_err(|e| e.to_string())).await??;
     let py = python(&zip_path);
     if ours.0 != ROWS || limit.0 != ROWS {
         return Err(format!("row counts differ: stream {} direct {}", ours.0, limit.0).into());
