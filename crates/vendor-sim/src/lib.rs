@@ -24,6 +24,7 @@ mod counters;
 mod fault;
 pub mod generic;
 mod server;
+pub mod zefort;
 
 pub use counters::{Counters, RouteCounts};
 pub use fault::{Fault, FaultRule, Faults, Schedule};
