@@ -394,6 +394,36 @@ impl ContractQuery {
         self
     }
 
+    /// Sets [`recursive`](Self::recursive).
+    pub fn recursive(mut self, yes: bool) -> Self {
+        self.recursive = Some(yes);
+        self
+    }
+
+    /// Sets [`owner`](Self::owner).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Sets [`language`](Self::language).
+    pub fn language(mut self, language: impl Into<String>) -> Self {
+        self.language = Some(language.into());
+        self
+    }
+
+    /// Sets [`esign_status`](Self::esign_status).
+    pub fn esign_status(mut self, status: EsignStatus) -> Self {
+        self.esign_status = Some(status);
+        self
+    }
+
+    /// Sets [`receive_time`](Self::receive_time).
+    pub fn receive_time(mut self, range: impl Into<String>) -> Self {
+        self.receive_time = Some(range.into());
+        self
+    }
+
     /// Sets [`status`](Self::status).
     pub fn status(mut self, status: ContractStatus) -> Self {
         self.status = Some(status);
