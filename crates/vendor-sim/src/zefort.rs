@@ -269,7 +269,7 @@ impl ZState {
     }
 
     /// Checks HTTP Basic: the key as user, an empty password.
-    fn authorized(&self, headers: &HeaderMap) -> Result<(), Response> {
+    fn authorized(&self, headers: &HeaderMap) -> Result<(), Box<Response>> {
         let expected = format!(
             "Basic {}",
             base64(format!("{}:", self.cfg.api_key).as_bytes())
@@ -279,10 +279,10 @@ impl ZState {
             .and_then(|v| v.to_str().ok())
         {
             Some(v) if v == expected => Ok(()),
-            Some(_) => Err(unauthorized("Invalid username/password.")),
-            None => Err(unauthorized(
+            Some(_) => Err(Box::new(unauthorized("Invalid username/password."))),
+            None => Err(Box::new(unauthorized(
                 "Authentication credentials were not provided.",
-            )),
+            ))),
         }
     }
 }
@@ -531,7 +531,7 @@ fn enc(s: &str) -> String {
 
 async fn list_contracts(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     if let Err(r) = st.authorized(&headers) {
-        return r;
+        return *r;
     }
     let query = query_map(raw);
     if let Some(s) = query.get("status")
@@ -626,15 +626,15 @@ fn targets(inner: &Inner, body: &Map<String, Value>) -> Result<Vec<String>, Valu
     }
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Response> {
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(bad_request(json!({
+        Ok(_) => Err(Box::new(bad_request(json!({
             "non_field_errors": ["Invalid data. Expected a dictionary, but got another type."]
-        }))),
-        Err(e) => Err(bad_request(
+        })))),
+        Err(e) => Err(Box::new(bad_request(
             json!({ "detail": format!("JSON parse error - {e}") }),
-        )),
+        ))),
     }
 }
 
@@ -691,11 +691,11 @@ fn create_task(
 
 async fn bulk_update(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = st.authorized(&headers) {
-        return r;
+        return *r;
     }
     let obj = match parse_object(&body) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut errors = Map::new();
     let attributes = match obj.get("attributes") {
@@ -768,7 +768,7 @@ async fn bulk_update(State(st): St, headers: HeaderMap, body: Bytes) -> Response
 
 async fn list_tasks(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     if let Err(r) = st.authorized(&headers) {
-        return r;
+        return *r;
     }
     let query = query_map(raw);
     let items = {
@@ -781,7 +781,7 @@ async fn list_tasks(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) 
 
 async fn get_task(State(st): St, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = st.authorized(&headers) {
-        return r;
+        return *r;
     }
     let mut inner = st.lock();
     inner.settle();
@@ -798,11 +798,11 @@ async fn patch_task(
     body: Bytes,
 ) -> Response {
     if let Err(r) = st.authorized(&headers) {
-        return r;
+        return *r;
     }
     let obj = match parse_object(&body) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let done = match obj.get("frontend_status") {
         Some(Value::String(s)) if s == "done" => true,
@@ -830,7 +830,7 @@ async fn patch_task(
 
 async fn list_tags(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     if let Err(r) = st.authorized(&headers) {
-        return r;
+        return *r;
     }
     let query = query_map(raw);
     let items =
@@ -851,11 +851,11 @@ async fn list_tags(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) -
 
 async fn create_tag(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = st.authorized(&headers) {
-        return r;
+        return *r;
     }
     let obj = match parse_object(&body) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(name) = obj
         .get("tag_name")
@@ -888,11 +888,11 @@ async fn attach_tag(
     body: Bytes,
 ) -> Response {
     if let Err(r) = st.authorized(&headers) {
-        return r;
+        return *r;
     }
     let obj = match parse_object(&body) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut inner = st.lock();
     inner.settle();
@@ -935,6 +935,24 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
+/// Starts the Zefort simulator with `cfg` and returns the server handle and the state handle.
+pub async fn start(
+    builder: crate::SimBuilder,
+    cfg: ZefortConfig,
+) -> std::io::Result<(crate::SimHandle, Zefort)> {
+    let mut handle = None;
+    let sim = builder
+        .start(|ctx| {
+            let z = Zefort::new(ctx, cfg);
+            let router = z.router();
+            handle = Some(z);
+            router
+        })
+        .await?;
+    let z = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
+    Ok((sim, z))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -953,22 +971,4 @@ mod tests {
         assert!(!is_iso_date("2023-02-30"));
         assert!(!is_iso_date("15.02.2023"));
     }
-}
-
-/// Starts the Zefort simulator with `cfg` and returns the server handle and the state handle.
-pub async fn start(
-    builder: crate::SimBuilder,
-    cfg: ZefortConfig,
-) -> std::io::Result<(crate::SimHandle, Zefort)> {
-    let mut handle = None;
-    let sim = builder
-        .start(|ctx| {
-            let z = Zefort::new(ctx, cfg);
-            let router = z.router();
-            handle = Some(z);
-            router
-        })
-        .await?;
-    let z = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
-    Ok((sim, z))
 }

@@ -80,7 +80,8 @@ pub struct Date {
 impl Date {
     /// A date from its parts; an impossible date is [`crate::ErrorKind::InvalidInput`].
     pub fn new(year: u16, month: u8, day: u8) -> Result<Self> {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let leap =
+            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -465,7 +466,7 @@ impl ContractQuery {
 #[non_exhaustive]
 pub enum Target {
     /// Every contract the search matches (sent as `search`).
-    Search(ContractQuery),
+    Search(Box<ContractQuery>),
     /// These contracts (sent as `contracts`).
     Contracts(Vec<ContractId>),
 }
@@ -473,7 +474,7 @@ pub enum Target {
 impl Target {
     /// The contracts a search matches.
     pub fn search(query: ContractQuery) -> Self {
-        Target::Search(query)
+        Target::Search(Box::new(query))
     }
 
     /// These contracts.
@@ -500,7 +501,7 @@ impl Target {
 
     pub(crate) fn write(&self, body: &mut Map<String, Value>) -> Result<()> {
         let (key, value) = match self {
-            Target::Search(q) => ("search", to_value(q)?),
+            Target::Search(q) => ("search", to_value(q.as_ref())?),
             Target::Contracts(ids) => ("contracts", to_value(ids)?),
         };
         body.insert(key.into(), value);
