@@ -160,6 +160,22 @@ async fn sim(args: &[String]) -> DynResult {
         handle: generic,
     });
     // Vendor simulators: one entry each, added with their crates.
+    let (zefort, zefort_state) = vendor_sim::zefort::start(
+        vendor_sim::SimBuilder::new("zefort").addr(addr(1)),
+        vendor_sim::zefort::ZefortConfig::default(),
+    )
+    .await?;
+    zefort_state.seed(120, "contracts of service", 3);
+    served.push(Served {
+        env: vec![
+            ("ZEFORT_BASE_URL", zefort.base_url()),
+            (
+                "ZEFORT_API_KEY",
+                vendor_sim::zefort::ZefortConfig::default().api_key,
+            ),
+        ],
+        handle: zefort,
+    });
 
     println!("simulators listening on loopback (Ctrl-C to stop):");
     for s in &served {

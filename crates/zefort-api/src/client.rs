@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bulk_common::paginate::{self, Page as Paged};
 use bulk_common::{
     Auth, BaseUrl, ErrorDecoder, ErrorKind, HttpClient, HttpOptions, HttpStats, Idempotency,
-    Method, Response, SecretString, VendorError, encode_segment,
+    Method, Response, RetryEvent, SecretString, VendorError, encode_segment,
 };
 use futures::Stream;
 use serde::de::DeserializeOwned;
@@ -85,7 +85,10 @@ pub struct ClientBuilder {
     reconcile: bool,
     resubmit_if_absent: bool,
     reconcile_scan_limit: usize,
+    on_retry: Option<RetryObserver>,
 }
+
+type RetryObserver = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,6 +111,7 @@ impl Default for ClientBuilder {
             reconcile: true,
             resubmit_if_absent: false,
             reconcile_scan_limit: 200,
+            on_retry: None,
         }
     }
 }
@@ -160,6 +164,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Called before every retry wait (for logs, metrics and progress displays).
+    pub fn on_retry(mut self, observer: impl Fn(&RetryEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(Arc::new(observer));
+        self
+    }
+
     /// Builds the client. Fails with [`ErrorKind::Config`] without an API key or with a bad host.
     pub fn build(self) -> Result<Client> {
         let key = self
@@ -167,12 +177,15 @@ impl ClientBuilder {
             .ok_or_else(|| Error::config("no Zefort API key was configured"))?;
         let base = self.host?.base_url()?;
         let decoder: ErrorDecoder = Arc::new(decode_error);
-        let http = HttpClient::builder(PRODUCT)
+        let mut http = HttpClient::builder(PRODUCT)
             .base(base)
             .auth(Auth::basic(key, None)?)
             .options(self.options)
-            .error_decoder(decoder)
-            .build()?;
+            .error_decoder(decoder);
+        if let Some(observer) = self.on_retry {
+            http = http.on_retry(move |e| observer(e));
+        }
+        let http = http.build()?;
         Ok(Client {
             http,
             settings: Arc::new(Settings {

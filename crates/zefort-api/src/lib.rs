@@ -76,7 +76,8 @@ mod reconcile;
 
 pub use bulk_common::poll::{PollEvent, PollPolicy};
 pub use bulk_common::{
-    CancellationToken, Error, ErrorKind, HttpOptions, Result, RetryPolicy, SecretString,
+    CancellationToken, Error, ErrorKind, HttpOptions, Jitter, Result, RetryEvent, RetryPolicy,
+    SecretString,
 };
 pub use client::{Client, ClientBuilder, Host};
 pub use job::{TaskHandle, TaskJob, WaitOptions};

@@ -3,6 +3,7 @@
 //! vendor), and reports one row of the closing summary table.
 
 mod generic;
+mod zefort;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,9 +31,12 @@ pub(crate) struct SummaryRow {
 type StartSection = fn() -> Pin<Box<dyn Future<Output = DynResult<SummaryRow>>>>;
 
 /// The sections, in order. A vendor crate adds its own line here.
-const SECTIONS: &[(&str, StartSection)] = &[("shared machinery (generic simulator)", || {
-    Box::pin(generic::run())
-})];
+const SECTIONS: &[(&str, StartSection)] = &[
+    ("shared machinery (generic simulator)", || {
+        Box::pin(generic::run())
+    }),
+    ("Zefort: contract bulk update", || Box::pin(zefort::run())),
+];
 
 pub(crate) async fn run() -> DynResult {
     let started = Instant::now();
