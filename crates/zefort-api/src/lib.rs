@@ -49,12 +49,14 @@
 //!    `details.data` already equals the request body.
 //! 2. After an ambiguous outcome it reads them again. A task whose `details.data` equals the body
 //!    (compared as JSON values) and that was not there before was created by this submission:
-//!    it is returned as if the reply had arrived.
+//!    it is returned as if the reply had arrived. If none is listed yet, it looks once more
+//!    after 2 s (a server still busy with a timed-out request may list the task late).
 //! 3. If there is none, the [`ErrorKind::AmbiguousOutcome`] error is returned (the request was
 //!    probably not applied), or, with [`ClientBuilder::resubmit_if_absent`], the request is sent
 //!    once more.
 //!
-//! Limits: the rule needs one extra `GET /api/tasks/` per bulk update. It relies on the vendor
+//! Limits: the rule needs one extra `GET /api/tasks/` per bulk update; if that read fails, the
+//! update is still sent, but an ambiguous outcome is then returned as an error, unreconciled. It relies on the vendor
 //! echoing the body in `details.data` (documented) and listing new tasks among the first
 //! `reconcile_scan_limit` (assumed newest first; if the vendor lists oldest first and has more
 //! tasks than the limit, the task is not found and the error is returned, never a duplicate

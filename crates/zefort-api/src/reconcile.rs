@@ -13,34 +13,52 @@ use crate::Result;
 use crate::client::Client;
 use crate::models::{Task, TaskId};
 
+/// The pause before the second look at the task list.
+const RELOOK_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Submits a bulk update body, reconciling an ambiguous outcome.
 pub(crate) async fn submit_bulk_update(client: &Client, body: &Value) -> Result<Task> {
     let settings = &client.settings;
     if !settings.reconcile {
         return client.post_bulk_update(body).await;
     }
-    let before: BTreeSet<TaskId> = matching_tasks(client, body)
-        .await?
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
+    // A failed snapshot does not stop the submission; it only leaves nothing to compare with.
+    let before: Option<BTreeSet<TaskId>> = match matching_tasks(client, body).await {
+        Ok(tasks) => Some(tasks.into_iter().map(|t| t.id).collect()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the task list before a bulk update");
+            None
+        }
+    };
     let err = match client.post_bulk_update(body).await {
         Ok(task) => return Ok(task),
         Err(e) if e.is_ambiguous() => e,
         Err(e) => return Err(e),
     };
-    tracing::warn!(error = %err, "bulk update outcome unknown; looking for its task");
-    let after = match matching_tasks(client, body).await {
-        Ok(tasks) => tasks,
-        Err(scan) => {
-            return Err(err.context(format!(
-                "and the task list could not be read to reconcile ({scan})"
-            )));
-        }
+    let Some(before) = before else {
+        return Err(err.context(
+            "the task list could not be read before sending, so the outcome cannot be reconciled",
+        ));
     };
-    if let Some(task) = after.into_iter().find(|t| !before.contains(&t.id)) {
-        tracing::info!(task = %task.id, "found the task the bulk update created");
-        return Ok(task);
+    tracing::warn!(error = %err, "bulk update outcome unknown; looking for its task");
+    // Two looks: a server still busy with the request (the reply timed out) may list the task a
+    // moment later.
+    for look in 0..2 {
+        if look > 0 {
+            tokio::time::sleep(RELOOK_DELAY).await;
+        }
+        let after = match matching_tasks(client, body).await {
+            Ok(tasks) => tasks,
+            Err(scan) => {
+                return Err(err.context(format!(
+                    "and the task list could not be read to reconcile ({scan})"
+                )));
+            }
+        };
+        if let Some(task) = after.into_iter().find(|t| !before.contains(&t.id)) {
+            tracing::info!(task = %task.id, "found the task the bulk update created");
+            return Ok(task);
+        }
     }
     if settings.resubmit_if_absent {
         tracing::info!("no matching task found; submitting once more");

@@ -452,3 +452,51 @@ async fn tasks_list_and_acknowledge() -> TestResult {
     assert_eq!(c.task(&a.id).await?.frontend_status, FrontendStatus::Done);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_task_list_does_not_block_the_submission() -> TestResult {
+    let rule = FaultRule::new(Fault::Status(404))
+        .method("GET")
+        .path("/api/tasks/")
+        .times(1);
+    let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
+    z.seed(4, TAG, 2);
+    let task = client(&sim).bulk_update(&the_update()).await?;
+    assert!(task.is_running());
+    assert_eq!(sim.counters().get("tasks.created"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_simulator_answers_like_the_vendor_on_paths_and_auth() -> TestResult {
+    let (sim, _) = start(vec![], ZefortConfig::default()).await;
+    let raw = bulk_common::HttpClient::builder("zefort-tests/0")
+        .base_url(&sim.base_url())
+        .build()?;
+    // No credentials: DRF's 401 with a Basic challenge.
+    let err = raw
+        .request(bulk_common::Method::Get, "/api/tasks/")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    let authed = bulk_common::HttpClient::builder("zefort-tests/0")
+        .base_url(&sim.base_url())
+        .auth(bulk_common::Auth::basic(
+            SecretString::from(ZefortConfig::default().api_key),
+            None,
+        )?)
+        .build()?;
+    authed
+        .request(bulk_common::Method::Get, "/api/tasks/")
+        .send()
+        .await?;
+    // Without the trailing slash the route does not exist.
+    let err = authed
+        .request(bulk_common::Method::Get, "/api/tasks")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    Ok(())
+}
