@@ -500,3 +500,27 @@ async fn the_simulator_answers_like_the_vendor_on_paths_and_auth() -> TestResult
     assert_eq!(err.status(), Some(404));
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_stops_the_wait_and_leaves_the_task_running() -> TestResult {
+    let cfg = ZefortConfig {
+        task_base: Duration::from_secs(300),
+        ..ZefortConfig::default()
+    };
+    let (sim, z) = start(vec![], cfg).await;
+    z.seed(3, TAG, 1);
+    let cancel = zefort_api::CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        trigger.cancel();
+    });
+    let err = client(&sim)
+        .run_bulk_update(&the_update(), &WaitOptions::new().cancel_on(cancel))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert_eq!(z.tasks()[0]["backend_status"], "pending");
+    assert_eq!(sim.counters().get("tasks.acknowledged"), 0);
+    Ok(())
+}
