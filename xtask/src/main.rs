@@ -197,6 +197,22 @@ async fn sim(args: &[String]) -> DynResult {
         ],
         handle: zoho,
     });
+    let (zefort, zefort_state) = vendor_sim::zefort::start(
+        vendor_sim::SimBuilder::new("zefort").addr(addr(served.len() as u16)),
+        vendor_sim::zefort::ZefortConfig::default(),
+    )
+    .await?;
+    zefort_state.seed(120, "contracts of service", 3);
+    served.push(Served {
+        env: vec![
+            ("ZEFORT_BASE_URL", zefort.base_url()),
+            (
+                "ZEFORT_API_KEY",
+                vendor_sim::zefort::ZefortConfig::default().api_key,
+            ),
+        ],
+        handle: zefort,
+    });
 
     println!("simulators listening on loopback (Ctrl-C to stop):");
     for s in &served {

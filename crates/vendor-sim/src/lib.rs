@@ -25,6 +25,7 @@ mod fault;
 pub mod generic;
 mod server;
 pub mod unicat;
+pub mod zefort;
 pub mod zoho;
 
 pub use counters::{Counters, RouteCounts};

@@ -4,6 +4,7 @@
 
 mod generic;
 mod unicat;
+mod zefort;
 mod zoho;
 
 use std::future::Future;
@@ -44,6 +45,7 @@ const SECTIONS: &[(&str, StartSection)] = &[
         "Zoho: a report larger than one job, exported as one stream of rows",
         || Box::pin(zoho::run()),
     ),
+    ("Zefort: contract bulk update", || Box::pin(zefort::run())),
 ];
 
 pub(crate) async fn run() -> DynResult {
