@@ -7,7 +7,9 @@
 //! | `GET …/read/{job_id}` | status (`In-progress`, `Completed`, `Failed`) with `result {count, download_url, record_cursor}` |
 //! | `GET …/read/{job_id}/result` | a ZIP holding one CSV; `recordCursor` header while rows remain; counter `zoho.rows.served` |
 //!
-//! Every Creator reply carries `code` (3000 on success). Tokens go in
+//! Jobs export the requested `fields` (all ten [`COLUMNS`] by default; follow-up jobs keep the
+//! first job's fields); `criteria` is accepted but not evaluated. Every Creator reply carries
+//! `code` (3000 on success). Tokens go in
 //! `Authorization: Zoho-oauthtoken <token>`; an unknown or expired token gets HTTP 401 with code
 //! 1030. The report's rows are generated from their number, with quoted commas, quotes, line
 //! breaks and non-ASCII text, so tests can check every row arrived once and intact.
@@ -125,7 +127,7 @@ struct Inner {
     jobs_today: u32,
     rows_served: u64,
     /// Built archives by (first row, count): jobs over the same rows reuse them.
-    zips: HashMap<(u64, u64), Bytes>,
+    zips: HashMap<(u64, u64, Vec<usize>), Bytes>,
 }
 
 struct SimToken {
@@ -137,6 +139,7 @@ struct SimCursor {
     report: String,
     next_row: u64,
     max_records: u64,
+    columns: Vec<usize>,
     issued: Instant,
 }
 
@@ -147,6 +150,8 @@ struct SimJob {
     first_row: u64,
     count: u64,
     max_records: u64,
+    /// Indices into [`COLUMNS`] of the exported fields.
+    columns: Vec<usize>,
 }
 
 /// The path prefix of a report's bulk-read routes.
@@ -195,7 +200,7 @@ impl Zoho {
 
     /// A ZIP holding one CSV of rows `first..first + count` (for benchmarks and tests).
     pub fn zip_rows(first: u64, count: u64) -> Bytes {
-        build_zip("report.csv", first, count)
+        build_zip("report.csv", first, count, &all_columns())
     }
 }
 
@@ -394,7 +399,7 @@ async fn create_job(
             "Bulk read job creation limit reached; try after a minute",
         );
     }
-    let (first_row, max_records) = match &q.record_cursor {
+    let (first_row, max_records, columns) = match &q.record_cursor {
         Some(cursor) => {
             if q.fields.is_some() || q.criteria.is_some() || q.max_records.is_some() {
                 return creator_error(
@@ -412,7 +417,7 @@ async fn create_job(
             if c.issued.elapsed() > Duration::from_secs(15 * 60) {
                 return creator_error(StatusCode::BAD_REQUEST, 2948, "record_cursor expired");
             }
-            (c.next_row, c.max_records)
+            (c.next_row, c.max_records, c.columns.clone())
         }
         None => {
             let max = q.max_records.unwrap_or(100_000);
@@ -423,16 +428,26 @@ async fn create_job(
                     "max_records must be a multiple of 1000 between 100000 and 200000",
                 );
             }
-            if let Some(fields) = &q.fields
-                && let Some(bad) = fields.iter().find(|f| !COLUMNS.contains(&f.as_str()))
-            {
-                return creator_error(
-                    StatusCode::BAD_REQUEST,
-                    2950,
-                    &format!("Unknown field {bad}"),
-                );
-            }
-            (1, max)
+            let columns = match &q.fields {
+                None => all_columns(),
+                Some(fields) => {
+                    let mut columns = Vec::new();
+                    for f in fields {
+                        match COLUMNS.iter().position(|c| c == f) {
+                            Some(i) => columns.push(i),
+                            None => {
+                                return creator_error(
+                                    StatusCode::BAD_REQUEST,
+                                    2950,
+                                    &format!("Unknown field {f}"),
+                                );
+                            }
+                        }
+                    }
+                    columns
+                }
+            };
+            (1, max, columns)
         }
     };
     let count = max_records.min(total.saturating_sub(first_row - 1));
@@ -449,6 +464,7 @@ async fn create_job(
             first_row,
             count,
             max_records,
+            columns,
         },
     );
     drop(inner);
@@ -486,10 +502,12 @@ fn cursor_after(inner: &mut Inner, id: &str, total: u64) -> Option<String> {
     let cursor = format!("{}x{}", 7_000_000 + next_row, id);
     let report = job.report.clone();
     let max_records = job.max_records;
+    let columns = job.columns.clone();
     inner.cursors.entry(cursor.clone()).or_insert(SimCursor {
         report,
         next_row,
         max_records,
+        columns,
         issued: Instant::now(),
     });
     Some(cursor)
@@ -549,7 +567,7 @@ async fn download(
         .iter()
         .find(|r| r.0 == report)
         .map_or(0, |r| r.1);
-    let (first, count, cached) = {
+    let (key, cached) = {
         let mut inner = st.lock();
         if !within(&mut inner.downloads, st.cfg.downloads_per_minute) {
             st.ctx.counters.incr("zoho.throttled.download");
@@ -565,20 +583,24 @@ async fn download(
         if status_of(&st, job) != "Completed" {
             return creator_error(StatusCode::BAD_REQUEST, 2951, "The job has not completed");
         }
-        let (first, count) = (job.first_row, job.count);
-        (first, count, inner.zips.get(&(first, count)).cloned())
+        let key = (job.first_row, job.count, job.columns.clone());
+        let cached = inner.zips.get(&key).cloned();
+        (key, cached)
     };
     let zip = match cached {
         Some(z) => z,
         None => {
             let name = format!("{report}.csv");
-            let built = tokio::task::spawn_blocking(move || build_zip(&name, first, count))
-                .await
-                .unwrap_or_default();
-            st.lock().zips.insert((first, count), built.clone());
+            let (first, count, columns) = key.clone();
+            let built =
+                tokio::task::spawn_blocking(move || build_zip(&name, first, count, &columns))
+                    .await
+                    .unwrap_or_default();
+            st.lock().zips.insert(key.clone(), built.clone());
             built
         }
     };
+    let count = key.1;
     let cursor = {
         let mut inner = st.lock();
         inner.rows_served += count;
@@ -647,13 +669,18 @@ fn row_values(n: u64) -> Vec<String> {
     ]
 }
 
-fn build_zip(name: &str, first: u64, count: u64) -> Bytes {
-    let mut csv_bytes = Vec::with_capacity(count as usize * 160);
+fn all_columns() -> Vec<usize> {
+    (0..COLUMNS.len()).collect()
+}
+
+fn build_zip(name: &str, first: u64, count: u64, columns: &[usize]) -> Bytes {
+    let mut csv_bytes = Vec::with_capacity(count as usize * 16 * columns.len());
     {
         let mut w = csv::Writer::from_writer(&mut csv_bytes);
-        let _ = w.write_record(COLUMNS);
+        let _ = w.write_record(columns.iter().map(|&i| COLUMNS[i]));
         for n in first..first + count {
-            let _ = w.write_record(row_values(n));
+            let values = row_values(n);
+            let _ = w.write_record(columns.iter().map(|&i| &values[i]));
         }
         let _ = w.flush();
     }

@@ -401,3 +401,28 @@ async fn invalid_queries_are_refused_before_sending() -> TestResult {
     assert!(sim.counters().routes().is_empty(), "nothing was sent");
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_the_requested_fields_are_exported_across_every_job() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let rows: Vec<Record> = client
+        .export(BIG, ReadQuery::new().fields(["ID", "Notes"]))
+        .try_collect()
+        .await?;
+    assert_eq!(rows.len() as u64, BIG_ROWS);
+    for row in [&rows[0], &rows[150_000], &rows[229_999]] {
+        assert_eq!(row.columns().collect::<Vec<_>>(), ["ID", "Notes"]);
+    }
+    assert_eq!(
+        rows[109].get("Notes"),
+        Some("first line, with a comma\nsecond line of 110")
+    );
+    let err = client
+        .create_job(BIG, &ReadQuery::new().fields(["Nope"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.vendor_code(), Some("2950"));
+    Ok(())
+}
