@@ -1,7 +1,6 @@
 //! Rows of a downloaded result: spooled to a temporary file, read from the ZIP's one CSV on a
 //! blocking thread, and handed over in batches as a stream.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::Seek;
 use std::path::Path;
@@ -20,48 +19,93 @@ const BATCH: usize = 512;
 /// Batches buffered ahead of the consumer (memory: about `BATCH × QUEUE` rows).
 const QUEUE: usize = 4;
 
-/// One row of a report: values keyed by the CSV header.
+/// The rows of one batch in one allocation: every field's text back to back, where each field
+/// ends, and where each row's fields start. Rows share their batch, so reading a row allocates
+/// nothing, and a batch is freed (once) when its last row is dropped.
+struct Batch {
+    header: Arc<csv::StringRecord>,
+    text: String,
+    /// End offset in `text` of every field, row after row.
+    ends: Vec<usize>,
+    /// Index in `ends` of each row's first field, plus one past the last row's last field.
+    rows: Vec<usize>,
+}
+
+impl Batch {
+    fn new(header: Arc<csv::StringRecord>) -> Self {
+        let fields = header.len().max(1);
+        Batch {
+            header,
+            text: String::with_capacity(BATCH * 24 * fields),
+            ends: Vec::with_capacity(BATCH * fields),
+            rows: vec![0],
+        }
+    }
+
+    fn push(&mut self, record: &csv::StringRecord) {
+        for field in record.iter() {
+            self.text.push_str(field);
+            self.ends.push(self.text.len());
+        }
+        self.rows.push(self.ends.len());
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len() - 1
+    }
+}
+
+/// One row of a report: values keyed by the CSV header. Cheap to clone; a row shares storage
+/// with the rows read with it (up to 512), which stays allocated while any of them is kept.
 #[derive(Clone)]
 pub struct Record {
-    header: Arc<csv::StringRecord>,
-    values: csv::StringRecord,
+    batch: Arc<Batch>,
+    row: usize,
 }
 
 impl Record {
+    fn field(&self, global: usize) -> &str {
+        let b = &self.batch;
+        let start = if global == 0 { 0 } else { b.ends[global - 1] };
+        &b.text[start..b.ends[global]]
+    }
+
     /// The value of `column`, if the export has that column.
     pub fn get(&self, column: &str) -> Option<&str> {
-        let i = self.header.iter().position(|h| h == column)?;
-        self.values.get(i)
+        let i = self.batch.header.iter().position(|h| h == column)?;
+        (i < self.len()).then(|| self.field(self.batch.rows[self.row] + i))
     }
 
     /// The column names, in order.
     pub fn columns(&self) -> impl Iterator<Item = &str> {
-        self.header.iter()
+        self.batch.header.iter()
     }
 
     /// The values, in column order.
     pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.values.iter()
+        let b = &self.batch;
+        (b.rows[self.row]..b.rows[self.row + 1]).map(|g| self.field(g))
     }
 
     /// `(column, value)` pairs, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.header.iter().zip(self.values.iter())
+        self.columns().zip(self.values())
     }
 
     /// The number of values.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.batch.rows[self.row + 1] - self.batch.rows[self.row]
     }
 
     /// Whether the row has no values.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len() == 0
     }
 
     /// Decodes the row into `T` by column name (serde, as the `csv` crate does).
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
-        self.values.deserialize(Some(&self.header)).map_err(|e| {
+        let values: csv::StringRecord = self.values().collect();
+        values.deserialize(Some(&self.batch.header)).map_err(|e| {
             Error::decode(
                 format!("a row does not fit {}", std::any::type_name::<T>()),
                 e,
@@ -91,8 +135,9 @@ pub struct Rows {
     /// lazily keeps the reader thread (and its buffered batches) from existing before anyone
     /// reads, for example while an export creates the next job.
     pending: Option<(std::fs::File, Option<u64>)>,
-    rx: Option<mpsc::Receiver<Result<Vec<Record>>>>,
-    batch: VecDeque<Record>,
+    rx: Option<mpsc::Receiver<Result<Batch>>>,
+    batch: Option<Arc<Batch>>,
+    next: usize,
 }
 
 impl fmt::Debug for Rows {
@@ -115,14 +160,24 @@ impl Stream for Rows {
             self.rx = Some(rx);
         }
         loop {
-            if let Some(r) = self.batch.pop_front() {
-                return Poll::Ready(Some(Ok(r)));
+            if let Some(batch) = &self.batch
+                && self.next < batch.len()
+            {
+                let record = Record {
+                    batch: batch.clone(),
+                    row: self.next,
+                };
+                self.next += 1;
+                return Poll::Ready(Some(Ok(record)));
             }
             let Some(rx) = self.rx.as_mut() else {
                 return Poll::Ready(None);
             };
             match rx.poll_recv(cx) {
-                Poll::Ready(Some(Ok(batch))) => self.batch = batch.into(),
+                Poll::Ready(Some(Ok(batch))) => {
+                    self.batch = Some(Arc::new(batch));
+                    self.next = 0;
+                }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
@@ -168,7 +223,8 @@ pub(crate) fn read_zip(file: std::fs::File, expected: Option<u64>) -> Rows {
     Rows {
         pending: Some((file, expected)),
         rx: None,
-        batch: VecDeque::new(),
+        batch: None,
+        next: 0,
     }
 }
 
@@ -179,7 +235,7 @@ fn corrupt(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Err
 fn read_into(
     file: std::fs::File,
     expected: Option<u64>,
-    tx: &mpsc::Sender<Result<Vec<Record>>>,
+    tx: &mpsc::Sender<Result<Batch>>,
 ) -> Result<()> {
     let mut archive = zip::ZipArchive::new(file)
         .map_err(|e| corrupt("is not a readable ZIP archive (truncated or corrupt)", e))?;
@@ -225,7 +281,7 @@ fn read_into(
             .clone(),
     );
     let mut rows = 0u64;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Batch::new(header.clone());
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -234,22 +290,16 @@ fn read_into(
             Err(e) => return Err(corrupt("has a malformed CSV row", e)),
         }
         rows += 1;
-        batch.push(Record {
-            header: header.clone(),
-            values: std::mem::replace(
-                &mut record,
-                csv::StringRecord::with_capacity(256, header.len()),
-            ),
-        });
+        batch.push(&record);
         if batch.len() == BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let full = std::mem::replace(&mut batch, Batch::new(header.clone()));
             if tx.blocking_send(Ok(full)).is_err() {
                 // The consumer dropped the stream: stop reading.
                 return Ok(());
             }
         }
     }
-    if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+    if batch.len() > 0 && tx.blocking_send(Ok(batch)).is_err() {
         return Ok(());
     }
     match expected {
