@@ -160,6 +160,14 @@ async fn sim(args: &[String]) -> DynResult {
         handle: generic,
     });
     // Vendor simulators: one entry each, added with their crates.
+    let chakra = demo::chakra::serve(addr(1)).await?;
+    served.push(Served {
+        env: vec![
+            ("CHAKRA_BASE_URL", chakra.base_url()),
+            ("CHAKRA_TOKEN", demo::chakra::SIM_TOKEN.into()),
+        ],
+        handle: chakra,
+    });
 
     println!("simulators listening on loopback (Ctrl-C to stop):");
     for s in &served {

@@ -13,8 +13,8 @@
 //! in two halves that are sent again, and later chunks use the smaller size.
 //!
 //! # What is kept in memory
-//! - Items in flight: at most `max_pending_chunks × chunk_size` updates (the whole update, so
-//!   that failed ones can be handed back for resending).
+//! - Items in flight: at most `(max_pending_chunks + 1) × chunk_size` updates (one chunk is read
+//!   ahead; each update is held whole, so that failed ones can be handed back for resending).
 //! - Per finished item that succeeded: nothing but a counter, unless
 //!   [`keep_successes`](BulkUpdate::keep_successes) is on (then its index and identifier, about
 //!   40 bytes plus the identifier's text).
@@ -348,7 +348,7 @@ impl BulkUpdate {
     }
 
     /// Chunks being sent or tracked at once (default 4 × concurrency). This bounds memory:
-    /// at most this many chunks of updates are held.
+    /// at most this many chunks of updates, plus one read ahead, are held.
     pub fn max_pending_chunks(mut self, n: usize) -> Self {
         self.max_pending = Some(n.max(1));
         self
@@ -473,6 +473,9 @@ impl Runner {
     {
         let mut input = std::pin::pin!(updates);
         let mut input_done = false;
+        // One chunk read ahead while requests are in flight, so a free slot never waits for
+        // the input (at most one chunk more in memory).
+        let mut ready: Option<Chunk> = None;
         let mut requeue: VecDeque<Chunk> = VecDeque::new();
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let (mut sending, mut tracking) = (0usize, 0usize);
@@ -488,20 +491,38 @@ impl Runner {
                         self.finish_chunk(c, None, |_| Outcome::Error(msg.into()));
                         continue;
                     }
-                    None if input_done || stop => break,
-                    None => match self.next_chunk(&mut input).await {
-                        Some(c) => c,
-                        None => {
-                            input_done = true;
-                            break;
+                    None if stop => {
+                        if let Some(c) = ready.take() {
+                            let msg = "not sent: the run was stopped early";
+                            self.finish_chunk(c, None, |_| Outcome::Error(msg.into()));
                         }
+                        break;
+                    }
+                    None => match ready.take() {
+                        Some(c) => c,
+                        None if input_done => break,
+                        None => match self.next_chunk(&mut input).await {
+                            Some(c) => c,
+                            None => {
+                                input_done = true;
+                                break;
+                            }
+                        },
                     },
                 };
                 sending += 1;
                 self.spawn_submit(&mut tasks, chunk);
             }
+            if ready.is_none()
+                && !input_done
+                && self.report.stopped.is_none()
+                && !cancel.is_cancelled()
+            {
+                ready = self.next_chunk(&mut input).await;
+                input_done = ready.is_none();
+            }
             let Some(joined) = tasks.join_next().await else {
-                if requeue.is_empty() {
+                if requeue.is_empty() && ready.is_none() {
                     break;
                 }
                 continue;

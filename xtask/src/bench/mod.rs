@@ -55,11 +55,15 @@ impl Row {
     }
 }
 
+mod chakra;
 mod overhead;
 
 /// The benchmarks: a name for `cargo xtask bench NAME`, and what runs it. A vendor crate adds
 /// its own line here.
-const BENCHES: &[(&str, StartBench)] = &[("overhead", || Box::pin(overhead::run()))];
+const BENCHES: &[(&str, StartBench)] = &[
+    ("overhead", || Box::pin(overhead::run())),
+    ("chakra", || Box::pin(chakra::run())),
+];
 
 type StartBench = fn() -> Pin<Box<dyn Future<Output = DynResult<Vec<Row>>>>>;
 

@@ -2,6 +2,7 @@
 //! embedded simulators (or, for a vendor whose credentials are in the environment, against the
 //! vendor), and reports one row of the closing summary table.
 
+pub(crate) mod chakra;
 mod generic;
 
 use std::future::Future;
@@ -30,9 +31,12 @@ pub(crate) struct SummaryRow {
 type StartSection = fn() -> Pin<Box<dyn Future<Output = DynResult<SummaryRow>>>>;
 
 /// The sections, in order. A vendor crate adds its own line here.
-const SECTIONS: &[(&str, StartSection)] = &[("shared machinery (generic simulator)", || {
-    Box::pin(generic::run())
-})];
+const SECTIONS: &[(&str, StartSection)] = &[
+    ("shared machinery (generic simulator)", || {
+        Box::pin(generic::run())
+    }),
+    ("ChakraHQ bulk process update", || Box::pin(chakra::run())),
+];
 
 pub(crate) async fn run() -> DynResult {
     let started = Instant::now();
