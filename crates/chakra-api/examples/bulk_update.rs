@@ -144,7 +144,7 @@ async fn main() -> DynResult {
 /// The JSONL file as a stream of updates, read line by line (never held whole).
 async fn jsonl_items(path: &Path) -> DynResult<impl Stream<Item = ProcessUpdate> + Send> {
     let file = tokio::fs::File::open(path).await?;
-    let lines = tokio::io::BufReader::new(file).lines();
+    let lines = tokio::io::BufReader::with_capacity(1 << 18, file).lines();
     Ok(futures::stream::unfold(lines, |mut lines| async move {
         loop {
             let line = match lines.next_line().await {

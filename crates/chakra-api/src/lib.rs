@@ -41,6 +41,7 @@ pub use bulk::{
 };
 pub use bulk_common::poll::PollPolicy;
 pub use bulk_common::{CancellationToken, Error, ErrorKind, ExposeSecret, Result, SecretString};
+pub use bulk_common::{HttpOptions, RetryPolicy};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use envelope::Envelope;
 pub use job::{BackgroundJob, EntryCounts, EntryStatus, JobEntry, JobId, JobStatus, JobWatch};

@@ -518,14 +518,18 @@ async fn bulk_update(
     if let Err(r) = check_auth(&st, &headers) {
         return r;
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(mut body) = serde_json::from_slice::<Value>(&body) else {
         return envelope_error(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
             "the body is not JSON",
         );
     };
-    let Some(items) = body.get("processes").and_then(Value::as_array) else {
+    let Some(items) = body
+        .get_mut("processes")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
+    else {
         return envelope_error(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
@@ -550,34 +554,40 @@ async fn bulk_update(
             ),
         );
     }
+    let received = items.len() as u64;
     let now = Instant::now();
     let now_ms = st.now_ms();
-    let mut inner = st.lock();
-    let Some(short) = resolve_proc(&inner, &proc) else {
-        return envelope_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such procedure");
+    let (short, spec) = {
+        let inner = st.lock();
+        let Some(short) = resolve_proc(&inner, &proc) else {
+            return envelope_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such procedure");
+        };
+        let spec = inner.procedures[&short].spec.clone();
+        (short, spec)
     };
-    let spec = inner.procedures[&short].spec.clone();
+    // Validation happens outside the lock, so other requests are not held up by it.
     let mut due = now + st.cfg.start_delay;
     let entries: Vec<SimEntry> = items
-        .iter()
-        .map(|item| match check_item(&spec, item) {
+        .into_iter()
+        .map(|item| match check_item(&spec, &item) {
             Ok(()) => {
                 due += st.cfg.item_time;
                 SimEntry {
                     status: "NOT_STARTED",
                     message: None,
-                    payload: item.clone(),
+                    payload: item,
                     due,
                 }
             }
             Err(msg) => SimEntry {
                 status: "INVALID",
                 message: Some(msg),
-                payload: item.clone(),
+                payload: item,
                 due: now,
             },
         })
         .collect();
+    let mut inner = st.lock();
     inner.next += 1;
     let id = uuid_like(0x0b0b, inner.next);
     inner.jobs.insert(
@@ -591,9 +601,7 @@ async fn bulk_update(
         },
     );
     st.ctx.counters.incr("chakra.jobs.created");
-    st.ctx
-        .counters
-        .add("chakra.items.received", items.len() as u64);
+    st.ctx.counters.add("chakra.items.received", received);
     ok(
         json!({
             "id": id, "createdAt": now_ms, "updatedAt": now_ms, "startedAt": now_ms,
