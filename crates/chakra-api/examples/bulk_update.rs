@@ -12,7 +12,8 @@
 //!   Empty cells are left out.
 //!
 //! Environment: `CHAKRA_TOKEN`, `CHAKRA_BASE_URL` (optional; `http://` on loopback only), and
-//! optionally `CHAKRA_CHUNK_SIZE`, `CHAKRA_CONCURRENCY`, `CHAKRA_FIRST_POLL_MS`.
+//! optionally `CHAKRA_CHUNK_SIZE`, `CHAKRA_CONCURRENCY`, `CHAKRA_MAX_PENDING_CHUNKS`,
+//! `CHAKRA_FIRST_POLL_MS`.
 //!
 //! Output: `<input>.failed.jsonl` (the updates to fix and resend, in the input's wire shape),
 //! `<input>.unknown.jsonl` (updates whose outcome is unknown: reconcile before resending), and
@@ -67,6 +68,9 @@ async fn main() -> DynResult {
     }
     if let Some(n) = env_num("CHAKRA_CONCURRENCY") {
         bulk = bulk.concurrency(n as usize);
+    }
+    if let Some(n) = env_num("CHAKRA_MAX_PENDING_CHUNKS") {
+        bulk = bulk.max_pending_chunks(n as usize);
     }
     println!(
         "updating {procedure} from {file} at {}",

@@ -132,7 +132,7 @@ impl ClientBuilder {
             .token
             .ok_or_else(|| Error::config("a ChakraHQ access token is required"))?;
         let base = BaseUrl::parse(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
-        if base.as_url().path().trim_end_matches('/').len() > 0 {
+        if !base.as_url().path().trim_end_matches('/').is_empty() {
             return Err(Error::config(format!(
                 "the base URL must be scheme, host and port only, without a path such as /v1/ext (got {})",
                 base.as_url()

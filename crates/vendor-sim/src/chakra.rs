@@ -485,20 +485,18 @@ fn ok(data: Value, meta: Value) -> Response {
     Json(json!({ "_data": data, "_meta": meta, "_errors": [] })).into_response()
 }
 
-fn check_auth(st: &ChakraState, headers: &HeaderMap) -> Result<(), Response> {
+fn check_auth(st: &ChakraState, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(st.cfg.token.as_str()) {
-        Ok(())
-    } else {
-        Err(envelope_error(
+    (given != Some(st.cfg.token.as_str())).then(|| {
+        envelope_error(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
             "missing or invalid access token",
-        ))
-    }
+        )
+    })
 }
 
 /// The procedure's shortId for a path key that is its UUID or shortId.
@@ -515,7 +513,7 @@ async fn bulk_update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_auth(&st, &headers) {
+    if let Some(r) = check_auth(&st, &headers) {
         return r;
     }
     let Ok(mut body) = serde_json::from_slice::<Value>(&body) else {
@@ -613,7 +611,7 @@ async fn bulk_update(
 }
 
 async fn get_job(State(st): St, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(r) = check_auth(&st, &headers) {
+    if let Some(r) = check_auth(&st, &headers) {
         return r;
     }
     let mut inner = st.lock();
@@ -655,7 +653,7 @@ async fn get_entries(
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check_auth(&st, &headers) {
+    if let Some(r) = check_auth(&st, &headers) {
         return r;
     }
     let mut inner = st.lock();
@@ -692,7 +690,7 @@ async fn get_process(
     Path((proc, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check_auth(&st, &headers) {
+    if let Some(r) = check_auth(&st, &headers) {
         return r;
     }
     let mut inner = st.lock();
@@ -712,7 +710,7 @@ async fn list(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_auth(&st, &headers) {
+    if let Some(r) = check_auth(&st, &headers) {
         return r;
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
