@@ -140,6 +140,7 @@ async fn main() -> DynResult {
         "jobs": report.jobs().len(),
         "elapsed_ms": elapsed.as_secs_f64() * 1e3,
         "peak_rss_kib": peak_rss_kib(),
+        "cpu_ms": cpu_ms(),
     });
     println!("summary: {summary}");
     Ok(())
@@ -235,4 +236,15 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) this process used so far, in ms (Linux, 100 ticks per second).
+fn cpu_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command name: utime and stime are the 12th and 13th fields.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10)
 }

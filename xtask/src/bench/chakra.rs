@@ -75,7 +75,11 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
     println!("  chakra: 10k run (child process)");
     let small_run = child(&exe, &base, &small).await?;
     println!("  chakra: 100k run (child process)");
+    let sim_cpu_before = own_cpu_ms();
     let big_run = child(&exe, &base, &big).await?;
+    let sim_cpu = own_cpu_ms()
+        .zip(sim_cpu_before)
+        .map(|(a, b)| a.saturating_sub(b));
     println!("  chakra: 100k sequential baseline");
     let seq = sequential(&base, &big).await?;
     sim.shutdown().await;
@@ -103,6 +107,18 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
             "chakra",
             "concurrent_100k_time",
             round(big_run.elapsed.as_secs_f64()),
+            "s",
+        ),
+        Row::info(
+            "chakra",
+            "client_cpu_100k",
+            round(big_run.cpu_ms / 1e3),
+            "s",
+        ),
+        Row::info(
+            "chakra",
+            "simulator_cpu_100k",
+            sim_cpu.map_or(f64::NAN, |ms| ms as f64 / 1e3),
             "s",
         ),
         Row::target(
@@ -178,6 +194,7 @@ struct ChildRun {
     succeeded: u64,
     elapsed: Duration,
     peak_rss_kib: u64,
+    cpu_ms: f64,
 }
 
 /// Runs the example over `file` and reads its summary line.
@@ -212,6 +229,7 @@ async fn child(exe: &Path, base: &str, file: &Path) -> DynResult<ChildRun> {
         succeeded: num("succeeded")? as u64,
         elapsed: Duration::from_secs_f64(num("elapsed_ms")? / 1e3),
         peak_rss_kib: num("peak_rss_kib")? as u64,
+        cpu_ms: summary["cpu_ms"].as_f64().unwrap_or(f64::NAN),
     })
 }
 
@@ -245,4 +263,14 @@ async fn sequential(base: &str, file: &Path) -> DynResult<Duration> {
         return Err(format!("sequential run: {applied} of {BIG} applied").into());
     }
     Ok(elapsed)
+}
+
+/// CPU time (user + system) of this process (the simulator's side), in ms.
+fn own_cpu_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10)
 }
