@@ -471,7 +471,8 @@ impl Runner {
     where
         S: Stream<Item = ProcessUpdate> + Send,
     {
-        let mut input = std::pin::pin!(updates);
+        // Fused: an input that has ended is never polled again (some streams panic if it is).
+        let mut input = std::pin::pin!(updates.fuse());
         let mut input_done = false;
         // One chunk read ahead while requests are in flight, so a free slot never waits for
         // the input (at most one chunk more in memory).

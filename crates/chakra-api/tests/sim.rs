@@ -449,3 +449,23 @@ async fn deletion_status_and_procedure_uuid_work_end_to_end() -> TestResult {
     assert_eq!(left.len(), 2, "a soft-deleted process is not listed");
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_ended_stream_is_never_polled_again() -> TestResult {
+    let (sim, _chakra) = start(ChakraConfig::default(), vec![], 5).await;
+    // `unfold` panics when polled after it ended; the last chunk here is a partial one.
+    let stream =
+        futures::stream::unfold(
+            0usize,
+            |i| async move { (i < 5).then(|| (qualify(i), i + 1)) },
+        );
+    let report = client(&sim)
+        .bulk_update("lead")
+        .chunk_size(2)
+        .poll_policy(fast_poll())
+        .run_stream(stream)
+        .await?;
+    assert!(report.is_complete_success());
+    assert_eq!(report.succeeded(), 5);
+    Ok(())
+}
