@@ -11,6 +11,18 @@
 //!   (target >= 0.8).
 //! - Side by side, in this process, the sequential baseline: one chunk at a time, each submitted,
 //!   waited for and checked before the next, through the crate's step functions.
+//!
+//! Settings: chunk 1,000, concurrency 4, default 16 chunks sent-or-tracked at once, first poll
+//! after 50 ms (the library default is 500 ms, meant for the real vendor). CPU rows: the child's
+//! user + system time, and this process's (the simulator's) during the 100k run.
+//!
+//! Measured on a shared 2-core machine the ratio to the ideal was 0.65 to 0.72 (below the 0.8
+//! target): each 1,000-item request costs about 10 to 20 ms of processing beyond the added 50 ms
+//! (JSON encoding in the client, parsing, validation and applying in the simulator, on the same
+//! two cores), and the ideal counts none of it nor the last jobs' tracking. The sequential loop
+//! shows the same per-request overhead (about 168 ms per chunk for two 50 ms requests and a
+//! 50 ms poll delay). The 10k run has only 10 chunks, so it never fills the 17-chunk pipeline
+//! the 100k run fills; that, not the input size, is most of the RSS difference.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
