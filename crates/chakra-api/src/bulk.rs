@@ -514,7 +514,11 @@ impl Runner {
                 sending += 1;
                 self.spawn_submit(&mut tasks, chunk);
             }
-            if ready.is_none()
+            // A task that already finished is handled (and its slot refilled) before the next
+            // chunk is read ahead, so reading never delays a free slot.
+            let mut finished = tasks.try_join_next();
+            if finished.is_none()
+                && ready.is_none()
                 && !input_done
                 && self.report.stopped.is_none()
                 && !cancel.is_cancelled()
@@ -522,7 +526,10 @@ impl Runner {
                 ready = self.next_chunk(&mut input).await;
                 input_done = ready.is_none();
             }
-            let Some(joined) = tasks.join_next().await else {
+            if finished.is_none() {
+                finished = tasks.join_next().await;
+            }
+            let Some(joined) = finished else {
                 if requeue.is_empty() && ready.is_none() {
                     break;
                 }
