@@ -213,6 +213,14 @@ async fn sim(args: &[String]) -> DynResult {
         ],
         handle: zefort,
     });
+    let chakra = demo::chakra::serve(addr(served.len() as u16)).await?;
+    served.push(Served {
+        env: vec![
+            ("CHAKRA_BASE_URL", chakra.base_url()),
+            ("CHAKRA_TOKEN", demo::chakra::SIM_TOKEN.into()),
+        ],
+        handle: chakra,
+    });
 
     println!("simulators listening on loopback (Ctrl-C to stop):");
     for s in &served {

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod chakra;
 mod counters;
 mod fault;
 pub mod generic;

@@ -55,6 +55,7 @@ impl Row {
     }
 }
 
+mod chakra;
 mod overhead;
 pub(crate) mod zoho;
 
@@ -62,6 +63,7 @@ pub(crate) mod zoho;
 /// its own line here.
 const BENCHES: &[(&str, StartBench)] = &[
     ("overhead", || Box::pin(overhead::run())),
+    ("chakra", || Box::pin(chakra::run())),
     ("zoho", || Box::pin(zoho::run())),
 ];
 

@@ -2,6 +2,7 @@
 //! embedded simulators (or, for a vendor whose credentials are in the environment, against the
 //! vendor), and reports one row of the closing summary table.
 
+pub(crate) mod chakra;
 mod generic;
 mod unicat;
 mod zefort;
@@ -37,15 +38,16 @@ const SECTIONS: &[(&str, StartSection)] = &[
     ("shared machinery (generic simulator)", || {
         Box::pin(generic::run())
     }),
-    (
-        "Unicat: bulk get and a bulk delete tracked through the sync feed",
-        || Box::pin(unicat::run()),
-    ),
+    ("Zefort: contract bulk update", || Box::pin(zefort::run())),
     (
         "Zoho: a report larger than one job, exported as one stream of rows",
         || Box::pin(zoho::run()),
     ),
-    ("Zefort: contract bulk update", || Box::pin(zefort::run())),
+    ("ChakraHQ: bulk process update", || Box::pin(chakra::run())),
+    (
+        "Unicat: bulk get and a bulk delete tracked through the sync feed",
+        || Box::pin(unicat::run()),
+    ),
 ];
 
 pub(crate) async fn run() -> DynResult {

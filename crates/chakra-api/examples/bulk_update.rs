@@ -1,0 +1,250 @@
+//! Bulk-updates the processes of a procedure from a JSONL or CSV file, printing progress and a
+//! summary, and writing the items that failed to files next to the input.
+//!
+//! ```sh
+//! CHAKRA_TOKEN=... cargo run -p chakra-api --example bulk_update -- <procedure> <updates.jsonl|updates.csv>
+//! ```
+//!
+//! - JSONL: one item per line in the API's wire shape,
+//!   `{"lead_id": "L-1", "update": {"state": "QUALIFIED", "data": {"score": 80}}}`.
+//! - CSV: an identifier column (`id`, or the primary-key attribute such as `lead_id`) plus any of
+//!   `data.<attribute>`, `state`, `status`, `assignedTo`, `nextActionAt` (epoch ms), `isDeleted`.
+//!   Empty cells are left out.
+//!
+//! Environment: `CHAKRA_TOKEN`, `CHAKRA_BASE_URL` (optional; `http://` on loopback only), and
+//! optionally `CHAKRA_CHUNK_SIZE`, `CHAKRA_CONCURRENCY`, `CHAKRA_MAX_PENDING_CHUNKS`,
+//! `CHAKRA_FIRST_POLL_MS`.
+//!
+//! Output: `<input>.failed.jsonl` (the updates to fix and resend, in the input's wire shape),
+//! `<input>.unknown.jsonl` (updates whose outcome is unknown: reconcile before resending), and
+//! `<input>.outcomes.jsonl` (index, identifier, outcome and message of each of those). The last
+//! line printed is `summary: {...}` in JSON.
+
+#![allow(clippy::print_stdout)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chakra_api::{BulkProgress, Client, PollPolicy, ProcessUpdate, default_poll_policy};
+use futures::Stream;
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncBufReadExt;
+
+type DynResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+#[tokio::main]
+async fn main() -> DynResult {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [procedure, file] = args.as_slice() else {
+        eprintln!("usage: bulk_update <procedure> <updates.jsonl|updates.csv>");
+        std::process::exit(2);
+    };
+    let client = Client::from_env()?;
+    let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut poll: PollPolicy = default_poll_policy();
+    if let Some(ms) = env_num("CHAKRA_FIRST_POLL_MS") {
+        poll = poll
+            .first_delay(Duration::from_millis(ms))
+            .min_delay(Duration::from_millis(ms.min(100)));
+    }
+    let last_print = Mutex::new(Instant::now());
+    let mut bulk = client
+        .bulk_update(procedure.as_str())
+        .poll_policy(poll)
+        .on_progress(move |p: &BulkProgress| {
+            let mut last = last_print.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= Duration::from_secs(1) {
+                *last = Instant::now();
+                println!(
+                    "progress: read {} sent {} finished {} (ok {}, failed {}, unknown {}) jobs {}",
+                    p.read, p.sent, p.finished, p.succeeded, p.failed, p.unknown, p.jobs
+                );
+            }
+        });
+    if let Some(n) = env_num("CHAKRA_CHUNK_SIZE") {
+        bulk = bulk.chunk_size(n as usize);
+    }
+    if let Some(n) = env_num("CHAKRA_CONCURRENCY") {
+        bulk = bulk.concurrency(n as usize);
+    }
+    if let Some(n) = env_num("CHAKRA_MAX_PENDING_CHUNKS") {
+        bulk = bulk.max_pending_chunks(n as usize);
+    }
+    println!(
+        "updating {procedure} from {file} at {}",
+        client.base_url().as_url()
+    );
+    let started = Instant::now();
+    let report = if file.ends_with(".csv") {
+        bulk.run(csv_items(Path::new(file))?).await?
+    } else {
+        bulk.run_stream(jsonl_items(Path::new(file)).await?).await?
+    };
+    let elapsed = started.elapsed();
+
+    let out = |suffix: &str| PathBuf::from(format!("{file}.{suffix}"));
+    write_jsonl(&out("failed.jsonl"), report.failed().iter())?;
+    write_jsonl(&out("unknown.jsonl"), report.unknown().iter())?;
+    let outcomes = report.failures().iter().map(|f| {
+        json!({
+            "index": f.index,
+            "identifier": f.identifier.as_ref().map(ToString::to_string),
+            "outcome": f.outcome.label(),
+            "message": f.outcome.message(),
+            "job": f.job.as_ref().map(|j| j.0.clone()),
+        })
+    });
+    write_jsonl(&out("outcomes.jsonl"), outcomes)?;
+    for f in report.failures().iter().take(10) {
+        let id = f.identifier.as_ref().map(ToString::to_string);
+        println!(
+            "  item {} ({}): {}: {}",
+            f.index,
+            id.as_deref().unwrap_or("no identifier"),
+            f.outcome.label(),
+            f.outcome.message().unwrap_or_default()
+        );
+    }
+    if report.failures().len() > 10 {
+        println!("  ... and {} more", report.failures().len() - 10);
+    }
+    if let Some(e) = report.stopped_early() {
+        println!("stopped early: {e}");
+    }
+    println!(
+        "done in {:.2} s: {} items, {} applied, {} errors, {} invalid, {} unknown, {} jobs",
+        elapsed.as_secs_f64(),
+        report.total(),
+        report.succeeded(),
+        report.errors(),
+        report.invalid(),
+        report.unknown_count(),
+        report.jobs().len()
+    );
+    if !report.failures().is_empty() {
+        println!(
+            "failed items: {} (resend after fixing), {} (reconcile first), reasons in {}",
+            out("failed.jsonl").display(),
+            out("unknown.jsonl").display(),
+            out("outcomes.jsonl").display()
+        );
+    }
+    let summary = json!({
+        "items": report.total(),
+        "succeeded": report.succeeded(),
+        "errors": report.errors(),
+        "invalid": report.invalid(),
+        "unknown": report.unknown_count(),
+        "jobs": report.jobs().len(),
+        "elapsed_ms": elapsed.as_secs_f64() * 1e3,
+        "peak_rss_kib": peak_rss_kib(),
+        "cpu_ms": cpu_ms(),
+    });
+    println!("summary: {summary}");
+    Ok(())
+}
+
+/// The JSONL file as a stream of updates, read line by line (never held whole).
+async fn jsonl_items(path: &Path) -> DynResult<impl Stream<Item = ProcessUpdate> + Send> {
+    let file = tokio::fs::File::open(path).await?;
+    let lines = tokio::io::BufReader::with_capacity(1 << 18, file).lines();
+    Ok(futures::stream::unfold(lines, |mut lines| async move {
+        loop {
+            let line = match lines.next_line().await {
+                Ok(Some(line)) => line,
+                Ok(None) => return None,
+                Err(e) => {
+                    let bad = Value::String(format!("unreadable line: {e}"));
+                    return Some((ProcessUpdate::from_wire(bad), lines));
+                }
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let value = serde_json::from_str::<Value>(&line)
+                .unwrap_or_else(|e| Value::String(format!("not JSON ({e})")));
+            return Some((ProcessUpdate::from_wire(value), lines));
+        }
+    }))
+}
+
+/// The CSV file as a lazy iterator of updates.
+fn csv_items(path: &Path) -> DynResult<impl Iterator<Item = ProcessUpdate> + Send> {
+    let mut reader = csv::Reader::from_path(path)?;
+    let headers = reader.headers()?.clone();
+    const ROOT: [&str; 5] = ["state", "status", "assignedTo", "nextActionAt", "isDeleted"];
+    Ok(reader.into_records().map(move |record| {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => return ProcessUpdate::from_wire(Value::String(format!("bad CSV row: {e}"))),
+        };
+        let mut item = Map::new();
+        let mut update = Map::new();
+        let mut data = Map::new();
+        for (name, cell) in headers.iter().zip(record.iter()) {
+            if cell.is_empty() {
+                continue;
+            }
+            if let Some(attr) = name.strip_prefix("data.") {
+                data.insert(attr.to_owned(), cell_value(cell));
+            } else if ROOT.contains(&name) {
+                let v = match name {
+                    "nextActionAt" | "isDeleted" => cell_value(cell),
+                    _ => Value::String(cell.to_owned()),
+                };
+                update.insert(name.to_owned(), v);
+            } else {
+                // The identifier column: `id` or the primary-key attribute.
+                let v = if name == "id" {
+                    Value::String(cell.to_owned())
+                } else {
+                    cell_value(cell)
+                };
+                item.insert(name.to_owned(), v);
+            }
+        }
+        if !data.is_empty() {
+            update.insert("data".into(), Value::Object(data));
+        }
+        item.insert("update".into(), Value::Object(update));
+        ProcessUpdate::from_wire(Value::Object(item))
+    }))
+}
+
+/// A cell as JSON: numbers and booleans as such (a leading zero keeps it text), else text.
+fn cell_value(cell: &str) -> Value {
+    match serde_json::from_str::<Value>(cell) {
+        Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
+        _ => Value::String(cell.to_owned()),
+    }
+}
+
+fn write_jsonl<T: serde::Serialize>(path: &Path, items: impl Iterator<Item = T>) -> DynResult {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for item in items {
+        serde_json::to_writer(&mut out, &item)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The process's peak resident set (Linux `VmHWM`), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) this process used so far, in ms (Linux, 100 ticks per second).
+fn cpu_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command name: utime and stime are the 12th and 13th fields.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10)
+}
