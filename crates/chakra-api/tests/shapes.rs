@@ -167,7 +167,10 @@ async fn a_job_is_judged_by_its_entry_counts_and_entries_follow_the_next_page_pa
     let status = client
         .wait_job(
             &job,
-            PollPolicy::default().first_delay(Duration::from_millis(10)),
+            // Real time here (httpmock): look at once, no wait.
+            PollPolicy::default()
+                .first_delay(Duration::ZERO)
+                .min_delay(Duration::ZERO),
         )
         .await?;
     assert!(status.is_complete(3));

@@ -27,12 +27,15 @@ fn client(server: &MockServer) -> Client {
             HttpOptions::default().retry(
                 RetryPolicy::default()
                     .max_attempts(3)
-                    .initial_delay(Duration::from_millis(5)),
+                    // Real time here (httpmock): no backoff wait at all.
+                    .initial_delay(Duration::ZERO),
             ),
         )
         .poll_policy(
             PollPolicy::default()
-                .first_delay(Duration::from_millis(10))
+                .first_delay(Duration::ZERO)
+                .min_delay(Duration::ZERO)
+                .max_delay(Duration::ZERO)
                 .deadline(Some(Duration::from_secs(5))),
         )
         .build()
