@@ -159,7 +159,9 @@ impl Client {
     /// - `ZOHO_DC` (`us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `cn`), or `ZOHO_CREATOR_URL` and
     ///   `ZOHO_ACCOUNTS_URL`;
     /// - `ZOHO_OWNER` and `ZOHO_APP` (the account owner and application link names);
-    /// - optional `ZOHO_TOKEN_DIR`: a directory where processes share access tokens.
+    /// - optional `ZOHO_TOKEN_DIR`: a directory where processes on this machine share access
+    ///   tokens, or `ZOHO_TOKEN_REDIS` (feature `redis`): a Redis URL where workers on many
+    ///   machines share them.
     pub fn from_env() -> Result<Client> {
         let mut b = Client::builder()
             .owner(required("ZOHO_OWNER")?)
@@ -192,6 +194,19 @@ impl Client {
         }
         if let Some(dir) = env("ZOHO_TOKEN_DIR") {
             b = b.token_store(Arc::new(FileStore::new(dir)?));
+        }
+        if let Some(url) = env("ZOHO_TOKEN_REDIS") {
+            #[cfg(feature = "redis")]
+            {
+                b = b.token_store(Arc::new(bulk_common::token::RedisStore::new(&url)?));
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = url;
+                return Err(Error::config(
+                    "ZOHO_TOKEN_REDIS is set, but zoho-bulk was built without its `redis` feature",
+                ));
+            }
         }
         b.build()
     }
@@ -540,8 +555,30 @@ impl ClientBuilder {
         self
     }
 
-    /// Shares access tokens through `store` (a [`FileStore`] for processes on one machine), so
-    /// that workers do not each mint their own against Zoho's cap.
+    /// Shares access tokens through `store`, so that workers do not each mint their own against
+    /// Zoho's cap of 10 per 10 minutes: a [`FileStore`] for processes on one machine, or a
+    /// `RedisStore` (feature `redis`) for a fleet.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "redis")]
+    /// # fn run() -> zoho_bulk::Result<()> {
+    /// use std::sync::Arc;
+    /// use bulk_common::token::RedisStore;
+    /// use zoho_bulk::{Client, DataCentre, SecretString};
+    ///
+    /// let client = Client::builder()
+    ///     .data_centre(DataCentre::Eu)
+    ///     .owner("acme")
+    ///     .app("orders-app")
+    ///     .credentials(
+    ///         "1000.CLIENTID",
+    ///         SecretString::from(std::env::var("ZOHO_CLIENT_SECRET").unwrap_or_default()),
+    ///         SecretString::from(std::env::var("ZOHO_REFRESH_TOKEN").unwrap_or_default()),
+    ///     )
+    ///     .token_store(Arc::new(RedisStore::new("redis://tokens.internal:6379/")?))
+    ///     .build()?;
+    /// # let _ = client; Ok(()) }
+    /// ```
     pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.store = Some(store);
         self

@@ -5,9 +5,12 @@
 //! - [`OAuthRefreshSource`] turns an OAuth refresh token into access tokens: refreshed ahead of
 //!   expiry, once for any number of concurrent callers, within a vendor's refresh-rate limit.
 //! - [`TokenStore`] keeps access tokens where other clients and processes can reuse them:
-//!   [`MemoryStore`] within a process, [`FileStore`] between processes of one machine.
+//!   [`MemoryStore`] within a process, [`FileStore`] between processes of one machine, and
+//!   `RedisStore` (feature `redis`) between processes on many machines.
 
 mod oauth;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod store;
 
 use std::fmt;
@@ -21,6 +24,8 @@ use crate::error::Result;
 use crate::http::Headers;
 
 pub use oauth::{OAuthConfig, OAuthRefreshSource, ParamsIn, RefreshRateLimit};
+#[cfg(feature = "redis")]
+pub use redis_store::RedisStore;
 pub use store::{FileStore, MemoryStore, StoreKey, StoreLease, StoredToken, TokenStore};
 
 /// An access token and, when known, the time it expires.
