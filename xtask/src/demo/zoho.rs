@@ -61,14 +61,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         )
         .build()?;
     let expire = zoho.clone();
-    let mut expired_once = false;
-    let expire_once = std::sync::Mutex::new(move || {
-        if !expired_once {
-            expired_once = true;
-            expire.expire_tokens();
-            println!("  (the simulator expires every access token now)");
-        }
-    });
+    let expired = std::sync::atomic::AtomicBool::new(false);
     let opts = ExportOptions::new().on_event(move |e| match e {
         ExportEvent::JobCreated(job) => println!("  job {} created", job.id),
         ExportEvent::JobDownloaded { job, rows, bytes } => {
@@ -78,8 +71,9 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
                 rows.unwrap_or(0),
                 bytes / 1024
             );
-            if let Ok(mut f) = expire_once.lock() {
-                (*f)();
+            if !expired.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                expire.expire_tokens();
+                println!("  (the simulator expires every access token now)");
             }
         }
         ExportEvent::Checkpoint(c) if c.rows_delivered > 0 && c.following.is_none() => {
