@@ -513,20 +513,33 @@ fn cursor_after(inner: &mut Inner, id: &str, total: u64) -> Option<String> {
     Some(cursor)
 }
 
+/// Checks the app and a READ token for a status or download call; the report's row count.
+fn read_access(
+    st: &ZohoState,
+    owner: &str,
+    app: &str,
+    headers: &HeaderMap,
+    report: &str,
+) -> Result<u64, Response> {
+    check_app(st, owner, app)?;
+    authorize(st, headers, false)?;
+    Ok(st
+        .cfg
+        .reports
+        .iter()
+        .find(|r| r.0 == report)
+        .map_or(0, |r| r.1))
+}
+
 async fn job_status(
     State(st): St,
     Path((owner, app, report, id)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check_app(&st, &owner, &app).and_then(|()| authorize(&st, &headers, false)) {
-        return r;
-    }
-    let total = st
-        .cfg
-        .reports
-        .iter()
-        .find(|r| r.0 == report)
-        .map_or(0, |r| r.1);
+    let total = match read_access(&st, &owner, &app, &headers, &report) {
+        Ok(total) => total,
+        Err(r) => return r,
+    };
     let mut inner = st.lock();
     let Some(job) = inner.jobs.get(&id).filter(|j| j.report == report) else {
         return creator_error(StatusCode::NOT_FOUND, 2893, "No job with this id");
@@ -558,15 +571,10 @@ async fn download(
     Path((owner, app, report, id)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check_app(&st, &owner, &app).and_then(|()| authorize(&st, &headers, false)) {
-        return r;
-    }
-    let total = st
-        .cfg
-        .reports
-        .iter()
-        .find(|r| r.0 == report)
-        .map_or(0, |r| r.1);
+    let total = match read_access(&st, &owner, &app, &headers, &report) {
+        Ok(total) => total,
+        Err(r) => return r,
+    };
     let (key, cached) = {
         let mut inner = st.lock();
         if !within(&mut inner.downloads, st.cfg.downloads_per_minute) {
