@@ -425,6 +425,21 @@ pub struct RetryEvent<'a> {
     pub error: &'a Error,
 }
 
+impl fmt::Display for RetryEvent<'_> {
+    /// `GET /v1/items attempt 1 failed (rate limited); waiting 1.00 s`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} attempt {} failed ({}); waiting {:.2} s",
+            self.method,
+            self.path,
+            self.attempt,
+            self.error.kind(),
+            self.delay.as_secs_f64()
+        )
+    }
+}
+
 type RetryObserver = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
 
 /// Counters of a client's traffic since it was built.

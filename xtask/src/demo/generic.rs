@@ -65,16 +65,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let client = HttpClient::builder(PRODUCT)
         .base_url(&sim.base_url())
         .options(HttpOptions::default().retry(retry.clone()))
-        .on_retry(|e| {
-            println!(
-                "  retry: {} {} attempt {} failed ({}); waiting {:.2} s",
-                e.method,
-                e.path,
-                e.attempt,
-                e.error.kind(),
-                e.delay.as_secs_f64()
-            );
-        })
+        .on_retry(|e| println!("  retry: {e}"))
         .build()?;
 
     println!("\n1. A read under throttling and a server error (retried, Retry-After honoured)");

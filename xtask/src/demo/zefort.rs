@@ -58,16 +58,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         .api_key(SecretString::from(cfg.api_key.clone()))
         .base_url(&sim.base_url())
         .http_options(HttpOptions::default().retry(retry))
-        .on_retry(|e| {
-            println!(
-                "   retry: {} {} attempt {} failed ({}); waiting {:.2} s",
-                e.method,
-                e.path,
-                e.attempt,
-                e.error.kind(),
-                e.delay.as_secs_f64()
-            );
-        })
+        .on_retry(|e| println!("   retry: {e}"))
         .build()?;
 
     let query = ContractQuery::new().q_tags(TAG);
