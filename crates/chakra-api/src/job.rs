@@ -246,7 +246,7 @@ fn next_page_path(meta: Option<&Value>) -> Option<String> {
 
 impl Client {
     /// Looks at a background job once.
-    pub async fn background_job(&self, id: &JobId) -> Result<JobStatus> {
+    pub async fn job_status(&self, id: &JobId) -> Result<JobStatus> {
         let resp = self.http.request(Method::Get, job_path(id)).send().await?;
         let env = Envelope::<JobData>::from_response(&resp, "a background job")?;
         Ok(JobStatus {
@@ -260,7 +260,7 @@ impl Client {
 
     /// Waits for a job to finish under `policy` (its deadline included) with the shared poll
     /// driver, and returns its final look.
-    pub async fn wait_job(&self, job: &BackgroundJob, policy: PollPolicy) -> Result<JobStatus> {
+    pub async fn wait(&self, job: &BackgroundJob, policy: PollPolicy) -> Result<JobStatus> {
         Wait::new(&self.watch(job)).policy(policy).run().await
     }
 
@@ -298,7 +298,7 @@ impl Job for JobWatch<'_> {
     type Output = JobStatus;
 
     async fn poll(&self) -> Result<JobState<JobStatus>> {
-        let status = self.client.background_job(&self.job.id).await?;
+        let status = self.client.job_status(&self.job.id).await?;
         if status.is_complete(self.job.submitted) {
             return Ok(JobState::Done(status));
         }

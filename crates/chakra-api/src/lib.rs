@@ -26,7 +26,7 @@
 //! - [`BulkUpdate`]: chunking, bounded concurrency, job tracking, the per-item [`BulkReport`],
 //!   and what happens after an ambiguous outcome (see the [`bulk`] module).
 //! - Reads: [`Client::get_process`], [`Client::list_processes`] (a stream).
-//! - Steps on their own: [`Client::submit_updates`], [`Client::wait_job`],
+//! - Steps on their own: [`Client::submit_updates`], [`Client::wait`],
 //!   [`Client::job_entries`].
 
 pub mod bulk;

@@ -165,7 +165,7 @@ async fn a_job_is_judged_by_its_entry_counts_and_entries_follow_the_next_page_pa
     let client = client(&server);
     let job = BackgroundJob::new("j-1", 3);
     let status = client
-        .wait_job(
+        .wait(
             &job,
             // Real time here (httpmock): look at once, no wait.
             PollPolicy::default()

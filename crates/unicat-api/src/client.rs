@@ -244,7 +244,8 @@ impl Client {
         SchemaApi { client: self }
     }
 
-    /// Waits for a job (also one started by another process: handles deserialize).
+    /// Waits for a job (also one started by another process: handles deserialize). Await the
+    /// returned [`JobWait`] directly, or set its policy, cancellation or progress hook first.
     pub fn wait(&self, job: &JobHandle) -> JobWait {
         JobWait::new(
             self.inner.feed.clone(),

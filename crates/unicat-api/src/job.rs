@@ -459,7 +459,7 @@ impl Drop for Unwatch {
 type Observer = Arc<dyn Fn(&PollEvent) + Send + Sync>;
 
 /// Waits for one job; build it with [`Client::wait`](crate::Client::wait).
-#[must_use = "a JobWait does nothing until run"]
+#[must_use = "a JobWait does nothing until run or awaited"]
 pub struct JobWait {
     tracked: Tracked,
     policy: PollPolicy,
@@ -527,6 +527,16 @@ impl JobWait {
         feed.watch(&token, true);
         let _unwatch = Unwatch { feed, token };
         wait.run().await
+    }
+}
+
+impl std::future::IntoFuture for JobWait {
+    type Output = Result<JobReport>;
+    type IntoFuture = futures::future::BoxFuture<'static, Result<JobReport>>;
+
+    /// `client.wait(&job).await` is `client.wait(&job).run().await`.
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
     }
 }
 

@@ -164,7 +164,7 @@ fn task_state(task: Task) -> JobState<Task> {
 
 impl Client {
     /// The poll-driver job of a task, for callers that drive [`Wait`] themselves.
-    pub fn task_job(&self, handle: &TaskHandle) -> TaskJob {
+    pub fn watch(&self, handle: &TaskHandle) -> TaskJob {
         TaskJob {
             client: self.clone(),
             id: handle.task_id.clone(),
@@ -178,8 +178,8 @@ impl Client {
     /// this also resumes a task started by an earlier process. If the acknowledgement fails, the
     /// finished task is still returned (its `frontend_status` stays `pending`) and a warning is
     /// logged: the work itself is done.
-    pub async fn wait_for_task(&self, handle: &TaskHandle, options: &WaitOptions) -> Result<Task> {
-        let job = self.task_job(handle);
+    pub async fn wait(&self, handle: &TaskHandle, options: &WaitOptions) -> Result<Task> {
+        let job = self.watch(handle);
         let mut wait = Wait::new(&job)
             .policy(options.policy.clone())
             .poll_immediately(true);
@@ -224,6 +224,6 @@ impl Client {
     ) -> Result<Task> {
         let task = self.bulk_update(update).await?;
         tracing::info!(task = %task.id, "bulk update submitted");
-        self.wait_for_task(&TaskHandle::from(&task), options).await
+        self.wait(&TaskHandle::from(&task), options).await
     }
 }

@@ -26,7 +26,7 @@
 //! - Bulk operations: [`Client::bulk_update`], [`Client::tag_contracts`], [`Client::create_tag`].
 //! - Tasks: [`Client::task`], [`Client::tasks`], [`Client::tasks_page`],
 //!   [`Client::acknowledge_task`]; waiting with bulk-common's poll driver
-//!   ([`Client::wait_for_task`], [`TaskJob`]) with progress events, a deadline and cancellation;
+//!   ([`Client::wait`], [`TaskJob`]) with progress events, a deadline and cancellation;
 //!   [`TaskHandle`] serializes so another process can resume waiting.
 //! - The whole job in one call: [`Client::run_bulk_update`] submits, waits, acknowledges (opt out
 //!   with [`WaitOptions::acknowledge`]) and returns the finished [`Task`]; a task that ends in a

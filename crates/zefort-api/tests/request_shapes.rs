@@ -141,7 +141,7 @@ async fn task_get_and_acknowledge_keep_the_trailing_slash() -> TestResult {
         .await;
     let c = client(&server);
     let task = c
-        .wait_for_task(&TaskHandle::new("task_9"), &WaitOptions::new())
+        .wait(&TaskHandle::new("task_9"), &WaitOptions::new())
         .await?;
     assert!(task.is_done());
     assert_eq!(task.frontend_status, zefort_api::FrontendStatus::Done);

@@ -123,7 +123,7 @@ async fn a_throttled_submit_is_retried_after_retry_after() -> TestResult {
     let c = client(&sim);
     let task = c.bulk_update(&the_update()).await?;
     assert!(started.elapsed() >= Duration::from_secs(2));
-    c.wait_for_task(&TaskHandle::from(&task), &WaitOptions::new())
+    c.wait(&TaskHandle::from(&task), &WaitOptions::new())
         .await?;
     assert_applied(&z, &all);
     let post = sim
@@ -305,9 +305,7 @@ async fn a_saved_handle_resumes_in_a_new_client() -> TestResult {
     let saved = serde_json::to_string(&TaskHandle::from(&task))?;
 
     let handle: TaskHandle = serde_json::from_str(&saved)?;
-    let finished = client(&sim)
-        .wait_for_task(&handle, &WaitOptions::new())
-        .await?;
+    let finished = client(&sim).wait(&handle, &WaitOptions::new()).await?;
     assert_eq!(finished.id, task.id);
     assert!(finished.is_done());
     assert_applied(&z, &all);
@@ -383,7 +381,7 @@ async fn tagging_by_id_and_by_search() -> TestResult {
     let TagOutcome::Task(task) = outcome else {
         return Err(format!("expected a task, got {outcome:?}").into());
     };
-    c.wait_for_task(&TaskHandle::from(&task), &WaitOptions::new())
+    c.wait(&TaskHandle::from(&task), &WaitOptions::new())
         .await?;
     assert_eq!(
         z.contracts_tagged("renewal 2023"),
@@ -396,7 +394,7 @@ async fn tagging_by_id_and_by_search() -> TestResult {
     let TagOutcome::Task(task) = outcome else {
         return Err(format!("expected a task, got {outcome:?}").into());
     };
-    c.wait_for_task(&TaskHandle::from(&task), &WaitOptions::new())
+    c.wait(&TaskHandle::from(&task), &WaitOptions::new())
         .await?;
     assert_eq!(z.contracts_tagged("renewal 2023").len(), 2 + 3);
     let tags: Vec<_> = c.tags().try_collect().await?;

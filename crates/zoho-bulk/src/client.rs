@@ -212,7 +212,7 @@ impl Client {
     }
 
     /// Traffic counters of the Creator API client (attempts, retries, replays after a 401).
-    pub fn http_stats(&self) -> bulk_common::HttpStats {
+    pub fn stats(&self) -> bulk_common::HttpStats {
         self.inner.http.stats()
     }
 
@@ -287,7 +287,7 @@ impl Client {
     /// Waits for a job to complete, with the client's poll policy (deadline included), and
     /// returns its final details. A failed job is an [`ErrorKind::JobFailed`] error.
     pub async fn wait(&self, job: &JobHandle) -> Result<JobDetails> {
-        Wait::new(&self.attach(job.clone()))
+        Wait::new(&self.watch(job.clone()))
             .policy(self.inner.poll.clone())
             .run()
             .await
@@ -295,7 +295,7 @@ impl Client {
 
     /// A job handle joined to this client, for waiting with your own
     /// [`Wait`] options (cancellation, progress events, another policy).
-    pub fn attach(&self, job: JobHandle) -> ReadJob {
+    pub fn watch(&self, job: JobHandle) -> ReadJob {
         ReadJob::new(self.clone(), job)
     }
 

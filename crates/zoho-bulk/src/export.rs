@@ -333,7 +333,7 @@ async fn fetch(
     job: &JobHandle,
     opts: &ExportOptions,
 ) -> Result<(JobDetails, Download)> {
-    let attached = client.attach(job.clone());
+    let attached = client.watch(job.clone());
     let mut wait = Wait::new(&attached).policy(client.inner.poll.clone());
     if let Some(cancel) = &opts.cancel {
         wait = wait.cancel_on(cancel.clone());

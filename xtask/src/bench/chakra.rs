@@ -267,7 +267,7 @@ async fn sequential(base: &str, file: &Path) -> DynResult<Duration> {
             break;
         }
         let job = client.submit_updates("lead", &chunk).await?;
-        let status = client.wait_job(&job, policy.clone()).await?;
+        let status = client.wait(&job, policy.clone()).await?;
         applied += status.counts.success;
     }
     let elapsed = started.elapsed();

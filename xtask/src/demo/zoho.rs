@@ -98,7 +98,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         against: "simulator".into(),
         items: rows,
         jobs,
-        retries: client.http_stats().retries,
+        retries: client.stats().retries,
         time: started.elapsed(),
     })
 }

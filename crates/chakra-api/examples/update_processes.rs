@@ -2,7 +2,7 @@
 //! summary, and writing the items that failed to files next to the input.
 //!
 //! ```sh
-//! CHAKRA_TOKEN=... cargo run -p chakra-api --example bulk_update -- <procedure> <updates.jsonl|updates.csv>
+//! CHAKRA_TOKEN=... cargo run -p chakra-api --example update_processes -- <procedure> <updates.jsonl|updates.csv>
 //! ```
 //!
 //! - JSONL: one item per line in the API's wire shape,

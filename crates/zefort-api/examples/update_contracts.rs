@@ -2,7 +2,7 @@
 //! mark it reviewed, then know when it is finished.
 //!
 //! ```text
-//! ZEFORT_API_KEY=... ZEFORT_BASE_URL=sandbox cargo run -p zefort-api --example bulk_update
+//! ZEFORT_API_KEY=... ZEFORT_BASE_URL=sandbox cargo run -p zefort-api --example update_contracts
 //! ```
 //!
 //! `ZEFORT_BASE_URL` is `sandbox`, `my`, `us`, or any URL speaking the Zefort API (`http://` on
@@ -57,9 +57,7 @@ async fn main() -> zefort_api::Result<()> {
                 e.next_poll_in.as_secs_f64()
             );
         });
-    let done = client
-        .wait_for_task(&TaskHandle::from(&task), &options)
-        .await?;
+    let done = client.wait(&TaskHandle::from(&task), &options).await?;
     println!(
         "finished: task {} backend_status={} frontend_status={} info={:?}",
         done.id, done.backend_status, done.frontend_status, done.backend_status_info
