@@ -37,7 +37,11 @@ fn tree(package: &str, features: &[&str]) -> BTreeSet<String> {
 #[test]
 fn each_vendor_crate_pulls_in_no_other_vendor() {
     for vendor in VENDOR_CRATES {
-        for features in [&[][..], &["--all-features"][..], &["--no-default-features"][..]] {
+        for features in [
+            &[][..],
+            &["--all-features"][..],
+            &["--no-default-features"][..],
+        ] {
             let deps = tree(vendor, features);
             assert!(deps.contains(vendor), "{vendor} missing from its own tree");
             assert!(
@@ -51,7 +55,10 @@ fn each_vendor_crate_pulls_in_no_other_vendor() {
                 );
             }
             for tool in ["vendor-sim", "bulk-cli", "axum", "httpmock"] {
-                assert!(!deps.contains(tool), "{vendor} {features:?} pulls in {tool}");
+                assert!(
+                    !deps.contains(tool),
+                    "{vendor} {features:?} pulls in {tool}"
+                );
             }
         }
     }

@@ -24,7 +24,13 @@ struct Package {
 
 fn metadata() -> DynResult<Metadata> {
     let out = cargo()
-        .args(["metadata", "--format-version", "1", "--all-features", "--locked"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--all-features",
+            "--locked",
+        ])
         .output()?;
     if !out.status.success() {
         return Err(format!(

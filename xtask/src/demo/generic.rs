@@ -146,7 +146,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let waited = Instant::now();
     let total = Wait::new(&job)
         .policy(policy)
-        .on_event(|e| {
+        .on_progress(|e| {
             println!(
                 "  poll {:>2}: {:>3}/{} done, next look in {:.2} s",
                 e.polls,

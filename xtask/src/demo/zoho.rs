@@ -62,7 +62,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         .build()?;
     let expire = zoho.clone();
     let expired = std::sync::atomic::AtomicBool::new(false);
-    let opts = ExportOptions::new().on_event(move |e| match e {
+    let opts = ExportOptions::new().on_progress(move |e| match e {
         ExportEvent::JobCreated(job) => println!("  job {} created", job.id),
         ExportEvent::JobDownloaded { job, rows, bytes } => {
             println!(
