@@ -131,8 +131,43 @@ pub(crate) fn package() -> DynResult<f64> {
     let meta = metadata()?;
     let mut cmd = cargo();
     cmd.args(["package", "--locked"]);
+    let mut clean = cargo();
+    clean.args(["clean", "--quiet"]);
     for package in publishable(&meta) {
+        forget_stale_unpack(package)?;
         cmd.args(["-p", &package.name]);
+        clean.args(["-p", &package.name]);
     }
+    // Registry crates are fingerprinted by name and version only: without this, verification
+    // would link an earlier run's build of our own crates.
+    step("forget earlier builds of our crates", &mut clean)?;
     step("cargo package (publishable crates, verified)", &mut cmd)
+}
+
+/// Cargo unpacks each packaged crate from its temporary local registry into
+/// `$CARGO_HOME/registry/src/-<hash>/` and reuses an earlier unpacking of the same name and
+/// version, so a second run would verify against the first run's sources. Those folders (names
+/// starting with `-`, unlike crates.io's) hold only our own crates; remove ours.
+fn forget_stale_unpack(package: &Package) -> DynResult {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let unpacked = registry
+            .path()
+            .join(format!("{}-{}", package.name, package.version));
+        if unpacked.is_dir() {
+            std::fs::remove_dir_all(&unpacked)?;
+        }
+    }
+    Ok(())
 }
