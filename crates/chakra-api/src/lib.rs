@@ -39,9 +39,13 @@ mod process;
 pub use bulk::{
     AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, default_poll_policy,
 };
-pub use bulk_common::poll::PollPolicy;
-pub use bulk_common::{CancellationToken, Error, ErrorKind, ExposeSecret, Result, SecretString};
-pub use bulk_common::{HttpOptions, RetryPolicy};
+/// The shared runtime this crate is built on, for the rarer types not re-exported below.
+pub use bulk_common;
+pub use bulk_common::poll::{PollEvent, PollPolicy};
+pub use bulk_common::{
+    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
+    RetryEvent, RetryPolicy, SecretString,
+};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use envelope::Envelope;
 pub use job::{BackgroundJob, EntryCounts, EntryStatus, JobEntry, JobId, JobStatus, JobWatch};

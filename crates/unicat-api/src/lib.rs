@@ -50,9 +50,12 @@ pub mod job;
 mod model;
 pub mod selection;
 
+/// The shared runtime this crate is built on, for the rarer types not re-exported below.
+pub use bulk_common;
 pub use bulk_common::poll::{PollEvent, PollPolicy};
 pub use bulk_common::{
-    CancellationToken, Error, ErrorKind, HttpOptions, Result, RetryPolicy, SecretString,
+    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
+    RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{
     AssetsApi, Client, ClientBuilder, ClientStats, DEFAULT_BASE_URL, Placement, RecordsApi,

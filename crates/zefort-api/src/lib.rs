@@ -76,10 +76,12 @@ mod job;
 mod models;
 mod reconcile;
 
+/// The shared runtime this crate is built on, for the rarer types not re-exported below.
+pub use bulk_common;
 pub use bulk_common::poll::{PollEvent, PollPolicy};
 pub use bulk_common::{
-    CancellationToken, Error, ErrorKind, HttpOptions, Jitter, Result, RetryEvent, RetryPolicy,
-    SecretString,
+    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
+    RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{Client, ClientBuilder, Host};
 pub use job::{TaskHandle, TaskJob, WaitOptions};

@@ -57,7 +57,13 @@ mod job;
 mod models;
 mod rows;
 
-pub use bulk_common::{Error, ErrorKind, Result, SecretString};
+/// The shared runtime this crate is built on, for the rarer types not re-exported below.
+pub use bulk_common;
+pub use bulk_common::poll::{PollEvent, PollPolicy};
+pub use bulk_common::{
+    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
+    RetryEvent, RetryPolicy, SecretString,
+};
 pub use client::{Client, ClientBuilder, Download};
 pub use dc::DataCentre;
 pub use export::{Export, ExportCheckpoint, ExportEvent, ExportOptions, NextStep};
