@@ -55,6 +55,8 @@ mod dc;
 mod export;
 mod job;
 mod models;
+#[cfg(test)]
+mod proptests;
 mod rows;
 
 pub use bulk_common::{Error, ErrorKind, Result, SecretString};
