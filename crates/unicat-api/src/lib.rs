@@ -48,6 +48,8 @@ mod client;
 mod get;
 pub mod job;
 mod model;
+#[cfg(test)]
+mod proptests;
 pub mod selection;
 
 pub use bulk_common::poll::{PollEvent, PollPolicy};

@@ -74,6 +74,8 @@
 mod client;
 mod job;
 mod models;
+#[cfg(test)]
+mod proptests;
 mod reconcile;
 
 pub use bulk_common::poll::{PollEvent, PollPolicy};
