@@ -85,19 +85,21 @@ fn replies_and_tokens_decode_or_fail_typed() {
         prop::collection::vec(any::<u8>(), 0..40)
             .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
     ]);
+    // One client for every case (building one per case is slow): the JWT it adopted from an
+    // earlier reply is part of the input too.
+    let client = Client::builder()
+        .project("p")
+        .api_key(SecretString::from("k"))
+        .base_url(sim.base_url())
+        .http_options(HttpOptions::default().retry(RetryPolicy::none()))
+        .build()
+        .unwrap();
     proptest!(config(128), |(status in status, body in body(), jwt in jwt, cursor in any::<u64>(), which in any::<bool>())| {
         let mut reply = Reply::new(status, body.clone()).header("content-type", "application/json");
         if let Some(jwt) = &jwt {
             reply = reply.header("authorization", jwt.as_bytes());
         }
         canned.set(reply);
-        let client = Client::builder()
-            .project("p")
-            .api_key(SecretString::from("k"))
-            .base_url(sim.base_url())
-            .http_options(HttpOptions::default().retry(RetryPolicy::none()))
-            .build()
-            .unwrap();
         let result = rt.block_on(async {
             if which {
                 client.cc_cursor().await.map(drop)
