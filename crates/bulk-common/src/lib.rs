@@ -40,6 +40,8 @@ mod error;
 mod http;
 pub mod paginate;
 pub mod poll;
+#[cfg(test)]
+mod proptests;
 mod retry;
 pub mod throttle;
 pub mod token;

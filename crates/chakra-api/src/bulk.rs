@@ -767,7 +767,7 @@ fn identity_key(key: &str, value: &Value) -> String {
 
 /// Matches entries to items: by position when the entry says, else by the identifier in the
 /// echoed payload, else by order. Items without an entry come out as unknown.
-fn map_entries(items: &[(u64, ProcessUpdate)], entries: Vec<JobEntry>) -> Vec<Outcome> {
+pub(crate) fn map_entries(items: &[(u64, ProcessUpdate)], entries: Vec<JobEntry>) -> Vec<Outcome> {
     let mut slots: Vec<Option<Outcome>> = vec![None; items.len()];
     let mut by_ident: Option<HashMap<String, VecDeque<usize>>> = None;
     let mut unplaced = Vec::new();

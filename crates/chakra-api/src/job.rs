@@ -98,7 +98,7 @@ pub struct EntryCounts {
 }
 
 impl EntryCounts {
-    fn from_meta(meta: Option<&Value>) -> EntryCounts {
+    pub(crate) fn from_meta(meta: Option<&Value>) -> EntryCounts {
         let mut counts = EntryCounts::default();
         let Some(map) = meta
             .and_then(|m| m.get("bjEntryCompletionStatusVsCount"))
@@ -111,25 +111,34 @@ impl EntryCounts {
                 .as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                 .unwrap_or(0);
-            match EntryStatus::parse(k) {
-                EntryStatus::Invalid => counts.invalid += n,
-                EntryStatus::NotStarted => counts.not_started += n,
-                EntryStatus::Success => counts.success += n,
-                EntryStatus::Error => counts.error += n,
-                EntryStatus::Other(s) => *counts.other.entry(s).or_default() += n,
-            }
+            // Several spellings may name one status; the vendor's counts may be absurd: add
+            // without overflowing.
+            let slot = match EntryStatus::parse(k) {
+                EntryStatus::Invalid => &mut counts.invalid,
+                EntryStatus::NotStarted => &mut counts.not_started,
+                EntryStatus::Success => &mut counts.success,
+                EntryStatus::Error => &mut counts.error,
+                EntryStatus::Other(s) => counts.other.entry(s).or_default(),
+            };
+            *slot = slot.saturating_add(n);
         }
         counts
     }
 
     /// Entries that reached an end (invalid, success, error).
     pub fn finished(&self) -> u64 {
-        self.invalid + self.success + self.error
+        self.invalid
+            .saturating_add(self.success)
+            .saturating_add(self.error)
     }
 
     /// Every counted entry.
     pub fn total(&self) -> u64 {
-        self.finished() + self.not_started + self.other.values().sum::<u64>()
+        self.other
+            .values()
+            .fold(self.finished().saturating_add(self.not_started), |a, &n| {
+                a.saturating_add(n)
+            })
     }
 }
 
@@ -189,7 +198,7 @@ pub struct JobEntry {
 }
 
 impl JobEntry {
-    fn from_raw(raw: Value) -> JobEntry {
+    pub(crate) fn from_raw(raw: Value) -> JobEntry {
         let get = |keys: &[&str]| keys.iter().find_map(|k| raw.get(*k)).cloned();
         let status = get(&["status", "completionStatus", "entryStatus", "state"])
             .and_then(|v| v.as_str().map(EntryStatus::parse))

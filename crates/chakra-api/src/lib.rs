@@ -35,6 +35,8 @@ mod envelope;
 pub mod job;
 mod model;
 mod process;
+#[cfg(test)]
+mod proptests;
 
 pub use bulk::{
     AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, default_poll_policy,

@@ -48,6 +48,8 @@ mod client;
 mod get;
 pub mod job;
 mod model;
+#[cfg(test)]
+mod proptests;
 pub mod selection;
 
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.

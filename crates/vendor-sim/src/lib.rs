@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod canned;
 pub mod chakra;
 mod counters;
 mod fault;

@@ -74,6 +74,8 @@
 mod client;
 mod job;
 mod models;
+#[cfg(test)]
+mod proptests;
 mod reconcile;
 
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.

@@ -55,6 +55,8 @@ mod dc;
 mod export;
 mod job;
 mod models;
+#[cfg(test)]
+mod proptests;
 mod rows;
 
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.

@@ -318,10 +318,15 @@ impl Inner {
         let mut refreshes = entry.map(|e| e.refreshes).unwrap_or_default();
         if let Some(limit) = self.config.rate_limit {
             let window_ms = limit.per.as_millis() as u64;
-            refreshes.retain(|&t| t + window_ms > now_ms);
+            // Stamps come from a shared store that may be corrupt: keep only those inside the
+            // window (a little into the future for clock skew), without overflowing.
+            refreshes.retain(|&t| {
+                t.saturating_add(window_ms) > now_ms && t <= now_ms.saturating_add(window_ms)
+            });
             if refreshes.len() >= limit.max as usize {
                 let oldest = refreshes.first().copied().unwrap_or(now_ms);
-                let wait = Duration::from_millis(oldest + window_ms - now_ms);
+                let wait =
+                    Duration::from_millis(oldest.saturating_add(window_ms).saturating_sub(now_ms));
                 return Err(Error::new(
                     ErrorKind::RateLimited,
                     format!(
@@ -406,10 +411,12 @@ impl Inner {
             .as_ref()
             .and_then(seconds)
             .unwrap_or(c.default_lifetime);
-        Ok(AccessToken::new(
-            SecretString::from(access),
-            Some(wall_now() + lifetime),
-        ))
+        // An absurd lifetime (`expires_in` near u64::MAX) must not overflow the clock.
+        let now = wall_now();
+        let expires_at = now
+            .checked_add(lifetime)
+            .or_else(|| now.checked_add(c.default_lifetime));
+        Ok(AccessToken::new(SecretString::from(access), expires_at))
     }
 }
 

@@ -115,9 +115,16 @@ impl StoredToken {
         // The decode error is not attached as a source: serde's message may quote the input.
         let record: StoredRecord = serde_json::from_slice(bytes)
             .map_err(|_| Error::new(ErrorKind::Storage, "a stored token record is corrupt"))?;
-        let expires_at = record
-            .expires_at_ms
-            .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms));
+        let expires_at = match record.expires_at_ms {
+            Some(ms) => Some(
+                std::time::UNIX_EPOCH
+                    .checked_add(Duration::from_millis(ms))
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::Storage, "a stored token record is corrupt")
+                    })?,
+            ),
+            None => None,
+        };
         Ok(StoredToken {
             token: AccessToken::new(SecretString::from(record.access_token), expires_at),
             refreshes: record.refreshes_ms,
