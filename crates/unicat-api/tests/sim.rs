@@ -427,6 +427,39 @@ async fn an_ambiguous_submission_is_not_resent_and_can_be_reconciled_from_the_fe
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_unreadable_submission_reply_is_ambiguous_and_locates_the_job() -> TestResult {
+    let cfg = UnicatConfig::default();
+    let (sim, unicat) = sim(cfg.clone()).await;
+    let client = client(&sim, &cfg);
+    let path = format!("/api/p/{}/records/bulk/delete", cfg.project);
+    sim.faults().push(
+        vendor_sim::FaultRule::new(vendor_sim::Fault::MalformedBody)
+            .path(&path)
+            .times(1),
+    );
+    let err = client
+        .records()
+        .delete(&RecordSelection::new().gid("r-f2-010"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert_eq!(sim.counters().get("jobs.created"), 1);
+    let details = err.details().unwrap().clone();
+    let cursor = details["cc_cursor"].as_u64().unwrap();
+    let found = client.jobs_since(cursor).await?;
+    let report = found.iter().find(|r| r.job == details["job"]).unwrap();
+    client
+        .wait(&JobHandle::new(
+            report.token.clone(),
+            cursor,
+            "records/delete",
+        ))
+        .await?;
+    assert_eq!(unicat.deleted_records(), ["r-f2-010"]);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
 async fn concurrent_calls_through_frequent_rotations_need_no_new_login() -> TestResult {
     // Rotated-out JWTs stay valid for the grace period, as on the real service.
     let cfg = UnicatConfig {

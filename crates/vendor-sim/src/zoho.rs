@@ -454,7 +454,10 @@ async fn create_job(
             (1, max, columns)
         }
     };
-    let cap = st.cfg.job_row_cap.map_or(max_records, |c| c.clamp(1, max_records));
+    let cap = st
+        .cfg
+        .job_row_cap
+        .map_or(max_records, |c| c.clamp(1, max_records));
     let count = cap.min(total.saturating_sub(first_row - 1));
     inner.jobs_today += 1;
     let number = st.next.fetch_add(1, Ordering::Relaxed);

@@ -426,3 +426,56 @@ async fn only_the_requested_fields_are_exported_across_every_job() -> TestResult
     assert_eq!(err.vendor_code(), Some("2950"));
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_follow_up_job_whose_creation_is_ambiguous_is_not_created_again() -> TestResult {
+    // Three jobs of 10 rows; the reply creating the second is lost after Zoho created it.
+    let cfg = ZohoConfig {
+        job_row_cap: Some(10),
+        ..config()
+    };
+    let read = "/api/bulk/v2/{owner}/{app}/report/{report}/read";
+    let rule = FaultRule::new(Fault::ResetAfterHandler)
+        .method("POST")
+        .path(read)
+        .nth(2);
+    let (sim, _) = sim(cfg.clone(), vec![rule]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let mut export = client.export("Small", ReadQuery::new());
+    let mut n = 0u64;
+    let err = loop {
+        match export.try_next().await {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("the export must not end quietly"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(n, 10, "the first batch is delivered");
+    assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert_eq!(
+        sim.counters().get("zoho.jobs.created"),
+        2,
+        "no second follow-up"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_job_creation_reply_is_an_ambiguous_outcome() -> TestResult {
+    let cfg = config();
+    let read = "/api/bulk/v2/{owner}/{app}/report/{report}/read";
+    let rule = FaultRule::new(Fault::MalformedBody)
+        .method("POST")
+        .path(read)
+        .nth(1);
+    let (sim, _) = sim(cfg.clone(), vec![rule]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let err = client
+        .create_job("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert!(!err.is_retryable());
+    assert_eq!(sim.counters().get("zoho.jobs.created"), 1);
+    Ok(())
+}

@@ -252,7 +252,11 @@ async fn matrix_chakra_vendor_throttle() {
     let refused = r
         .failures()
         .iter()
-        .filter(|f| f.outcome.message().is_some_and(|m| m.contains("rate limited")))
+        .filter(|f| {
+            f.outcome
+                .message()
+                .is_some_and(|m| m.contains("rate limited"))
+        })
         .count();
     assert_eq!(refused, 12);
     assert_eq!(run.jobs_created(), 0);

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use unicat_api::{
-    Children, Client, ErrorKind, Filter, JobHandle, JobReport, PollPolicy, RecordSelection,
-    Search,
+    Children, Client, ErrorKind, Filter, JobHandle, JobReport, PollPolicy, RecordSelection, Search,
 };
 use vendor_sim::unicat::{Unicat, UnicatConfig};
 use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
