@@ -249,7 +249,8 @@ async fn matrix_unicat_jwt_rotation() {
     };
     let run = run(cfg, vec![], |_| {}, |_| {}).await;
     run.assert_complete();
-    assert!(run.sim.counters().get("auth.rotations") >= 2);
+    assert_eq!(run.sim.counters().get("auth.rotations"), 3);
+    assert_eq!(run.client.stats().rotations, 3);
     assert_eq!(run.sim.counters().get("auth.logins"), 1);
     assert_eq!(run.sim.counters().get("auth.refused"), 0);
 }

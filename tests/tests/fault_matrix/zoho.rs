@@ -233,7 +233,7 @@ async fn matrix_zoho_token_expiry_mid_run() {
     .await;
     run.assert_complete();
     assert_eq!(run.sim.counters().get("zoho.refreshes"), 2);
-    assert!(run.client.stats().auth_replays >= 1);
+    assert_eq!(run.client.stats().auth_replays, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -246,7 +246,7 @@ async fn matrix_zoho_token_refresh_ahead_of_expiry() {
     };
     let run = run(cfg, vec![], |b| b, |_, _| {}).await;
     run.assert_complete();
-    assert!(run.sim.counters().get("zoho.refreshes") >= 2);
+    assert_eq!(run.sim.counters().get("zoho.refreshes"), 4);
     assert_eq!(run.client.stats().auth_replays, 0);
 }
 
@@ -294,9 +294,9 @@ async fn matrix_zoho_vendor_throttle_token_minting() {
         },
     )
     .await;
-    let err = run.error.as_ref().expect("the refresh is refused");
-    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    // The first batch's rows are delivered; the follow-up job cannot be created.
+    run.assert_error(ErrorKind::RateLimited, CAP, 1);
     assert_eq!(run.sim.counters().get("zoho.refreshes"), 1);
-    assert!(run.sim.counters().get("zoho.refreshes.refused") <= 2);
-    assert!(run.jobs_created() <= 2);
+    // Zoho refused one refresh; the client did not ask again.
+    assert_eq!(run.sim.counters().get("zoho.refreshes.refused"), 1);
 }
