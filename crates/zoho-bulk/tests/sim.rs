@@ -46,6 +46,26 @@ fn client_for(sim: &SimHandle, cfg: &ZohoConfig) -> zoho_bulk::ClientBuilder {
         )
 }
 
+/// `fault` on the `n`-th job creation.
+fn on_create(fault: Fault, n: u32) -> FaultRule {
+    FaultRule::new(fault)
+        .method("POST")
+        .path("/api/bulk/v2/{owner}/{app}/report/{report}/read")
+        .nth(n)
+}
+
+/// Reads an export that must fail: the rows before the error, and the error.
+async fn rows_then_error(export: &mut zoho_bulk::Export) -> (u64, zoho_bulk::Error) {
+    let mut n = 0u64;
+    loop {
+        match export.try_next().await {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("the export must not end quietly"),
+            Err(e) => return (n, e),
+        }
+    }
+}
+
 fn id(row: &Record) -> u64 {
     row.get("ID").unwrap().parse::<u64>().unwrap() - 3_000_000_000_000
 }
@@ -180,14 +200,7 @@ async fn a_failed_job_ends_the_export_with_a_typed_error_after_the_rows_before_i
     let (sim, _) = sim(cfg.clone(), vec![]).await;
     let client = client_for(&sim, &cfg).build()?;
     let mut export = client.export(BIG, ReadQuery::new());
-    let mut n = 0u64;
-    let err = loop {
-        match export.try_next().await {
-            Ok(Some(_)) => n += 1,
-            Ok(None) => panic!("the export must not end quietly"),
-            Err(e) => break e,
-        }
-    };
+    let (n, err) = rows_then_error(&mut export).await;
     assert_eq!(n, 100_000);
     assert_eq!(err.kind(), ErrorKind::JobFailed);
     Ok(())
@@ -434,22 +447,10 @@ async fn a_follow_up_job_whose_creation_is_ambiguous_is_not_created_again() -> T
         job_row_cap: Some(10),
         ..config()
     };
-    let read = "/api/bulk/v2/{owner}/{app}/report/{report}/read";
-    let rule = FaultRule::new(Fault::ResetAfterHandler)
-        .method("POST")
-        .path(read)
-        .nth(2);
-    let (sim, _) = sim(cfg.clone(), vec![rule]).await;
+    let (sim, _) = sim(cfg.clone(), vec![on_create(Fault::ResetAfterHandler, 2)]).await;
     let client = client_for(&sim, &cfg).build()?;
     let mut export = client.export("Small", ReadQuery::new());
-    let mut n = 0u64;
-    let err = loop {
-        match export.try_next().await {
-            Ok(Some(_)) => n += 1,
-            Ok(None) => panic!("the export must not end quietly"),
-            Err(e) => break e,
-        }
-    };
+    let (n, err) = rows_then_error(&mut export).await;
     assert_eq!(n, 10, "the first batch is delivered");
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
     assert_eq!(
@@ -463,12 +464,7 @@ async fn a_follow_up_job_whose_creation_is_ambiguous_is_not_created_again() -> T
 #[tokio::test(start_paused = true)]
 async fn an_unreadable_job_creation_reply_is_an_ambiguous_outcome() -> TestResult {
     let cfg = config();
-    let read = "/api/bulk/v2/{owner}/{app}/report/{report}/read";
-    let rule = FaultRule::new(Fault::MalformedBody)
-        .method("POST")
-        .path(read)
-        .nth(1);
-    let (sim, _) = sim(cfg.clone(), vec![rule]).await;
+    let (sim, _) = sim(cfg.clone(), vec![on_create(Fault::MalformedBody, 1)]).await;
     let client = client_for(&sim, &cfg).build()?;
     let err = client
         .create_job("Small", &ReadQuery::new())

@@ -14,18 +14,7 @@ use crate::bounded;
 const CALLS: usize = 100;
 
 fn zoho_client(sim: &vendor_sim::SimHandle, cfg: &ZohoConfig) -> zoho_bulk::Client {
-    zoho_bulk::Client::builder()
-        .creator_url(sim.base_url())
-        .accounts_url(sim.base_url())
-        .owner(cfg.owner.clone())
-        .app(cfg.app.clone())
-        .credentials(
-            cfg.client_id.clone(),
-            cfg.client_secret.clone().into(),
-            cfg.refresh_token.clone().into(),
-        )
-        .build()
-        .unwrap()
+    crate::zoho::client_for(sim, cfg).build().unwrap()
 }
 
 #[tokio::test(start_paused = true)]

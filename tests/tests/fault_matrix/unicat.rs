@@ -207,6 +207,16 @@ async fn matrix_unicat_reset_after_apply() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn matrix_unicat_reset_on_poll() {
+    plain(vec![
+        on(SYNC, Fault::ResetBeforeHandler).nth(1),
+        on(SYNC, Fault::ResetAfterHandler).nth(3),
+    ])
+    .await
+    .assert_complete();
+}
+
+#[tokio::test(start_paused = true)]
 async fn matrix_unicat_slow_reply() {
     plain(vec![on(SYNC, slow()).nth(2)]).await.assert_complete();
 }

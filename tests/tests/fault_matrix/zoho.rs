@@ -35,6 +35,20 @@ fn config() -> ZohoConfig {
     }
 }
 
+/// A client of the simulator's OAuth client and refresh token.
+pub(crate) fn client_for(sim: &SimHandle, cfg: &ZohoConfig) -> ClientBuilder {
+    Client::builder()
+        .creator_url(sim.base_url())
+        .accounts_url(sim.base_url())
+        .owner(cfg.owner.clone())
+        .app(cfg.app.clone())
+        .credentials(
+            cfg.client_id.clone(),
+            cfg.client_secret.clone().into(),
+            cfg.refresh_token.clone().into(),
+        )
+}
+
 struct Run {
     rows: Vec<Record>,
     error: Option<zoho_bulk::Error>,
@@ -54,20 +68,7 @@ async fn run(
         builder = builder.fault(r);
     }
     let (sim, zoho) = vendor_sim::zoho::start(builder, cfg.clone()).await.unwrap();
-    let client = tune(
-        Client::builder()
-            .creator_url(sim.base_url())
-            .accounts_url(sim.base_url())
-            .owner(cfg.owner.clone())
-            .app(cfg.app.clone())
-            .credentials(
-                cfg.client_id.clone(),
-                cfg.client_secret.clone().into(),
-                cfg.refresh_token.clone().into(),
-            ),
-    )
-    .build()
-    .unwrap();
+    let client = tune(client_for(&sim, &cfg)).build().unwrap();
     let observed = zoho.clone();
     let opts = ExportOptions::new().on_event(move |e| on_event(&observed, e));
     let mut export = client.export_with(REPORT, ReadQuery::new(), opts);
