@@ -330,6 +330,14 @@ impl Client {
         let mut body = extra;
         body.insert("selection".into(), selection.to_json());
         let operation = format!("{}/{op}", K::AREA);
+        // Tells the caller where to look for the job that may have been created.
+        let locate = |e: Error| {
+            e.with_details(json!({
+                "cc_cursor": cursor,
+                "operation": operation,
+                "job": format!("bulk_{op}_{}", K::AREA),
+            }))
+        };
         let reply = self
             .http()
             .request(Method::Post, self.bulk_path::<K>(op))
@@ -338,17 +346,23 @@ impl Client {
             .await
             .map_err(|e| {
                 if e.kind() == ErrorKind::AmbiguousOutcome {
-                    // Tell the caller where to look for the job that may have been created.
-                    e.with_details(json!({
-                        "cc_cursor": cursor,
-                        "operation": operation,
-                        "job": format!("bulk_{op}_{}", K::AREA),
-                    }))
+                    locate(e)
                 } else {
                     e
                 }
             })?;
-        let (r, _): (JobTokenResult, Value) = envelope(&reply)?;
+        // A success reply that cannot be read: the job exists, but its token is unknown.
+        let (r, _): (JobTokenResult, Value) = envelope(&reply).map_err(|e| {
+            if e.kind() == ErrorKind::Decode {
+                locate(
+                    e.with_kind(ErrorKind::AmbiguousOutcome)
+                        .with_retryable(false)
+                        .context("the bulk request was accepted, but its reply is unreadable"),
+                )
+            } else {
+                e
+            }
+        })?;
         tracing::info!(op, area = K::AREA, token = %r.token, cursor, "bulk job submitted");
         Ok(JobHandle::new(r.token, cursor, operation))
     }

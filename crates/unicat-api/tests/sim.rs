@@ -393,36 +393,39 @@ async fn already_deleted_items_fail_alone_and_bad_selections_are_typed_errors() 
 
 #[tokio::test(start_paused = true)]
 async fn an_ambiguous_submission_is_not_resent_and_can_be_reconciled_from_the_feed() -> TestResult {
-    let cfg = UnicatConfig::default();
-    let (sim, unicat) = sim(cfg.clone()).await;
-    let client = client(&sim, &cfg);
-    let path = format!("/api/p/{}/records/bulk/delete", cfg.project);
-    sim.faults().push(
-        vendor_sim::FaultRule::new(vendor_sim::Fault::ResetAfterHandler)
-            .path(&path)
-            .times(1),
-    );
+    // A reply lost after the job was created, or one that arrived unreadable.
+    for fault in [
+        vendor_sim::Fault::ResetAfterHandler,
+        vendor_sim::Fault::MalformedBody,
+    ] {
+        let cfg = UnicatConfig::default();
+        let (sim, unicat) = sim(cfg.clone()).await;
+        let client = client(&sim, &cfg);
+        let path = format!("/api/p/{}/records/bulk/delete", cfg.project);
+        sim.faults()
+            .push(vendor_sim::FaultRule::new(fault).path(&path).times(1));
 
-    let err = client
-        .records()
-        .delete(&RecordSelection::new().gid("r-f2-010"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
-    assert_eq!(
-        sim.counters().get("jobs.created"),
-        1,
-        "sent once, never re-sent"
-    );
+        let err = client
+            .records()
+            .delete(&RecordSelection::new().gid("r-f2-010"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+        assert_eq!(
+            sim.counters().get("jobs.created"),
+            1,
+            "sent once, never re-sent"
+        );
 
-    let details = err.details().unwrap().clone();
-    assert_eq!(details["job"], "bulk_delete_records");
-    let cursor = details["cc_cursor"].as_u64().unwrap();
-    let found = client.jobs_since(cursor).await?;
-    let report = found.iter().find(|r| r.job == details["job"]).unwrap();
-    let job = JobHandle::new(report.token.clone(), cursor, "records/delete");
-    client.wait(&job).run().await?;
-    assert_eq!(unicat.deleted_records(), ["r-f2-010"]);
+        let details = err.details().unwrap().clone();
+        assert_eq!(details["job"], "bulk_delete_records");
+        let cursor = details["cc_cursor"].as_u64().unwrap();
+        let found = client.jobs_since(cursor).await?;
+        let report = found.iter().find(|r| r.job == details["job"]).unwrap();
+        let job = JobHandle::new(report.token.clone(), cursor, "records/delete");
+        client.wait(&job).run().await?;
+        assert_eq!(unicat.deleted_records(), ["r-f2-010"]);
+    }
     Ok(())
 }
 

@@ -73,6 +73,9 @@ pub struct ZohoConfig {
     pub daily_job_limit: Option<u32>,
     /// Which created jobs (1-based) end `Failed`.
     pub failing_jobs: Vec<u64>,
+    /// Rows one job returns at most, below the requested `max_records` (for small, fast tests of
+    /// record-cursor chaining; Zoho's own cap is `max_records`, at least 100,000).
+    pub job_row_cap: Option<u64>,
 }
 
 impl Default for ZohoConfig {
@@ -93,6 +96,7 @@ impl Default for ZohoConfig {
             downloads_per_minute: 10,
             daily_job_limit: None,
             failing_jobs: Vec::new(),
+            job_row_cap: None,
         }
     }
 }
@@ -450,7 +454,11 @@ async fn create_job(
             (1, max, columns)
         }
     };
-    let count = max_records.min(total.saturating_sub(first_row - 1));
+    let cap = st
+        .cfg
+        .job_row_cap
+        .map_or(max_records, |c| c.clamp(1, max_records));
+    let count = cap.min(total.saturating_sub(first_row - 1));
     inner.jobs_today += 1;
     let number = st.next.fetch_add(1, Ordering::Relaxed);
     let id = format!("2000000{number:06}");

@@ -268,12 +268,19 @@ impl Client {
     }
 
     pub(crate) async fn post_bulk_update(&self, body: &Value) -> Result<Task> {
-        self.http
+        let reply = self
+            .http
             .request(Method::Post, "/api/contracts/bulk_update/")
             .json(body)
             .send()
-            .await?
-            .json()
+            .await?;
+        // The server accepted the update, so a task exists; without a readable reply its id is
+        // as unknown as after a lost reply, and reconciliation applies.
+        reply.json().map_err(|e: Error| {
+            e.with_kind(ErrorKind::AmbiguousOutcome)
+                .with_retryable(false)
+                .context("the bulk update was accepted, but its reply is unreadable")
+        })
     }
 
     /// Creates a tag (`POST /api/tags/`).

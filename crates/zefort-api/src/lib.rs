@@ -41,8 +41,8 @@
 //! # Reconciliation
 //!
 //! A bulk update is not idempotent, so it is never re-sent blindly: after a throttle (429) it is
-//! retried, but if the connection breaks after the request was sent, the reply times out, or the
-//! server answers 5xx, the outcome is unknown. [`Client::bulk_update`] then reconciles:
+//! retried, but if the connection breaks after the request was sent, the reply times out, the
+//! server answers 5xx, or its success reply cannot be read, the outcome is unknown. [`Client::bulk_update`] then reconciles:
 //!
 //! 1. Before sending, it reads the most recent tasks (`GET /api/tasks/`, up to
 //!    [`ClientBuilder::reconcile_scan_limit`], 200 by default) and notes those whose

@@ -182,6 +182,35 @@ async fn a_reset_after_the_update_was_applied_finds_the_task_instead_of_resubmit
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_unreadable_reply_to_the_update_finds_the_task_instead_of_failing() -> TestResult {
+    let rule = FaultRule::new(Fault::MalformedBody)
+        .method("POST")
+        .path("/api/contracts/bulk_update/")
+        .times(1);
+    let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
+    z.seed(6, TAG, 2);
+    let task = client(&sim).bulk_update(&the_update()).await?;
+    assert_eq!(z.tasks()[0]["id"], json!(task.id.as_str()));
+    assert_eq!(sim.counters().get("tasks.created"), 1);
+    // Without reconciliation the caller is told the outcome is unknown, not "bad JSON".
+    sim.faults().push(
+        FaultRule::new(Fault::MalformedBody)
+            .method("POST")
+            .path("/api/contracts/bulk_update/")
+            .times(1),
+    );
+    let err = builder(&sim)
+        .reconcile(false)
+        .build()?
+        .bulk_update(&the_update())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert_eq!(sim.counters().get("tasks.created"), 2);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
 async fn reconciliation_ignores_an_older_identical_task() -> TestResult {
     let (sim, z) = start(vec![], ZefortConfig::default()).await;
     z.seed(6, TAG, 2);

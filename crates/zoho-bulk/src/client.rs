@@ -219,8 +219,9 @@ impl Client {
     /// Creates a bulk-read job for `report` (its link name).
     ///
     /// Job creation is not idempotent; it is retried only when Zoho throttled it or the
-    /// connection could not be opened. After a broken connection the error is
-    /// [`ErrorKind::AmbiguousOutcome`]: Zoho offers no way to list jobs, so the caller decides
+    /// connection could not be opened. After a broken connection, a 5xx or a success reply that
+    /// cannot be read, the error is [`ErrorKind::AmbiguousOutcome`]: Zoho offers no way to list
+    /// jobs, so the caller decides
     /// whether to create another (an orphaned job costs quota, not data).
     pub async fn create_job(&self, report: &str, query: &ReadQuery) -> Result<JobHandle> {
         query.validate()?;
@@ -259,7 +260,15 @@ impl Client {
             .send()
             .await
             .map_err(|e| e.context(format!("creating a bulk-read job for {report}")))?;
-        let details = details(&reply)?;
+        // Zoho accepted the request, so a job exists, but without its id the outcome is as
+        // unknown as after a lost reply: creating another job is the caller's decision.
+        let details = details(&reply).map_err(|e| {
+            e.with_kind(ErrorKind::AmbiguousOutcome)
+                .with_retryable(false)
+                .context(format!(
+                    "a bulk-read job for {report} was accepted, but its reply is unreadable"
+                ))
+        })?;
         tracing::info!(report, job = %details.id, "bulk-read job created");
         Ok(JobHandle::new(report, details.id))
     }

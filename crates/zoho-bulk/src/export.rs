@@ -148,6 +148,8 @@ struct State {
     delivered: Arc<AtomicU64>,
     opts: ExportOptions,
     prefetch: Option<Prefetch>,
+    /// An error met while creating the follow-up job, reported once this batch's rows are out.
+    failed: Option<bulk_common::Error>,
 }
 
 /// The next job, waited for and downloaded in the background while the consumer reads the
@@ -199,7 +201,9 @@ impl Client {
     /// downloaded, well within the cursor's 15-minute life and while the batch's rows are being
     /// consumed. Job creations and downloads respect the client's throttles; a broken download
     /// is fetched again; a batch whose rows do not match Zoho's count ends the stream with an
-    /// error rather than silently short.
+    /// error rather than silently short. A follow-up job whose creation may have happened
+    /// ([`ErrorKind::AmbiguousOutcome`](crate::ErrorKind::AmbiguousOutcome)) is never created
+    /// again: the stream ends with that error after the current batch's rows.
     pub fn export(&self, report: &str, query: ReadQuery) -> Export {
         self.export_with(report, query, ExportOptions::new())
     }
@@ -229,6 +233,7 @@ impl Client {
             delivered: delivered.clone(),
             opts,
             prefetch: None,
+            failed: None,
         };
         let stream = futures::stream::try_unfold(state, step)
             .map_ok(move |rows| {
@@ -259,6 +264,9 @@ impl Client {
 async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
     st.checkpoint.rows_delivered = st.delivered.load(Ordering::Relaxed);
     st.emit(ExportEvent::Checkpoint(&st.checkpoint));
+    if let Some(e) = st.failed.take() {
+        return Err(e);
+    }
     let report = st.checkpoint.report.clone();
     let job = match std::mem::replace(&mut st.checkpoint.next, NextStep::Done) {
         NextStep::Done => return Ok(None),
@@ -314,9 +322,13 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
                     NextStep::Job(next)
                 }
                 Err(e) => {
-                    // This batch's rows come first; creating the follow-up job is tried again
-                    // after them, and fails then if it still must.
+                    // This batch's rows come first. A creation that surely did nothing (a
+                    // throttle, say) is tried again after them; one that may have created the
+                    // job (an ambiguous outcome) is not repeated, but reported after them.
                     tracing::warn!(error = %e, "could not create the follow-up job yet");
+                    if !e.is_retryable() {
+                        st.failed = Some(e);
+                    }
                     NextStep::Cursor { record_cursor }
                 }
             }

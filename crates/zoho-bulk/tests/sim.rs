@@ -46,6 +46,26 @@ fn client_for(sim: &SimHandle, cfg: &ZohoConfig) -> zoho_bulk::ClientBuilder {
         )
 }
 
+/// `fault` on the `n`-th job creation.
+fn on_create(fault: Fault, n: u32) -> FaultRule {
+    FaultRule::new(fault)
+        .method("POST")
+        .path("/api/bulk/v2/{owner}/{app}/report/{report}/read")
+        .nth(n)
+}
+
+/// Reads an export that must fail: the rows before the error, and the error.
+async fn rows_then_error(export: &mut zoho_bulk::Export) -> (u64, zoho_bulk::Error) {
+    let mut n = 0u64;
+    loop {
+        match export.try_next().await {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("the export must not end quietly"),
+            Err(e) => return (n, e),
+        }
+    }
+}
+
 fn id(row: &Record) -> u64 {
     row.get("ID").unwrap().parse::<u64>().unwrap() - 3_000_000_000_000
 }
@@ -180,14 +200,7 @@ async fn a_failed_job_ends_the_export_with_a_typed_error_after_the_rows_before_i
     let (sim, _) = sim(cfg.clone(), vec![]).await;
     let client = client_for(&sim, &cfg).build()?;
     let mut export = client.export(BIG, ReadQuery::new());
-    let mut n = 0u64;
-    let err = loop {
-        match export.try_next().await {
-            Ok(Some(_)) => n += 1,
-            Ok(None) => panic!("the export must not end quietly"),
-            Err(e) => break e,
-        }
-    };
+    let (n, err) = rows_then_error(&mut export).await;
     assert_eq!(n, 100_000);
     assert_eq!(err.kind(), ErrorKind::JobFailed);
     Ok(())
@@ -424,5 +437,41 @@ async fn only_the_requested_fields_are_exported_across_every_job() -> TestResult
         .await
         .unwrap_err();
     assert_eq!(err.vendor_code(), Some("2950"));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follow_up_job_whose_creation_is_ambiguous_is_not_created_again() -> TestResult {
+    // Three jobs of 10 rows; the reply creating the second is lost after Zoho created it.
+    let cfg = ZohoConfig {
+        job_row_cap: Some(10),
+        ..config()
+    };
+    let (sim, _) = sim(cfg.clone(), vec![on_create(Fault::ResetAfterHandler, 2)]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let mut export = client.export("Small", ReadQuery::new());
+    let (n, err) = rows_then_error(&mut export).await;
+    assert_eq!(n, 10, "the first batch is delivered");
+    assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert_eq!(
+        sim.counters().get("zoho.jobs.created"),
+        2,
+        "no second follow-up"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_job_creation_reply_is_an_ambiguous_outcome() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![on_create(Fault::MalformedBody, 1)]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let err = client
+        .create_job("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert!(!err.is_retryable());
+    assert_eq!(sim.counters().get("zoho.jobs.created"), 1);
     Ok(())
 }
