@@ -25,6 +25,7 @@
 //!   nested `update` form, checked by [`validate`] before anything is sent.
 //! - [`BulkUpdate`]: chunking, bounded concurrency, job tracking, the per-item [`BulkReport`],
 //!   and what happens after an ambiguous outcome (see the [`bulk`] module).
+//! - [`TableLayout`]: updates read from table rows (a CSV file's header and records).
 //! - Reads: [`Client::get_process`], [`Client::list_processes`] (a stream).
 //! - Steps on their own: [`Client::submit_updates`], [`Client::wait`],
 //!   [`Client::job_entries`].
@@ -35,6 +36,7 @@ mod envelope;
 pub mod job;
 mod model;
 mod process;
+mod table;
 
 pub use bulk::{
     AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, default_poll_policy,
@@ -50,3 +52,4 @@ pub use model::{
     validate,
 };
 pub use process::MAX_LIST_LIMIT;
+pub use table::TableLayout;
