@@ -45,9 +45,10 @@ fn zoho_export_writes_csv_and_jsonl_through_a_temporary_file() {
     let summary = json_of(&out);
     assert_eq!(summary["status"], "ok");
     assert_eq!(summary["rows"], 25);
-    let csv = std::fs::read_to_string(dir.path().join("rows.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 26, "a header and 25 rows");
-    assert!(csv.starts_with("ID,Email,"));
+    let mut csv = csv::Reader::from_path(dir.path().join("rows.csv")).unwrap();
+    let header: Vec<String> = csv.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header[..2], ["ID", "Email"]);
+    assert_eq!(csv.records().map(Result::unwrap).count(), 25);
     assert!(!dir.path().join(".rows.csv.partial").exists());
 
     bulk(dir.path())
@@ -390,4 +391,77 @@ fn jobs_resume_finishes_a_job_submitted_without_waiting() {
         .code(1)
         .stderr(predicate::str::contains("cannot read the job file del.job"));
     drop(s.rt);
+}
+
+#[test]
+fn jobs_resume_continues_a_broken_zoho_export_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = vendor_sim::zoho::ZohoConfig {
+        reports: vec![("Big".into(), 130_000)],
+        job_duration: Duration::from_millis(20),
+        ..Default::default()
+    };
+    // The second job's download fails once: the export stops after the first job's rows.
+    let result = "/api/bulk/v2/{owner}/{app}/report/{report}/read/{job_id}/result";
+    let builder = vendor_sim::SimBuilder::new("zoho").fault(
+        vendor_sim::FaultRule::new(vendor_sim::Fault::Status(400))
+            .path(result)
+            .nth(2),
+    );
+    let (sim, _) = rt
+        .block_on(vendor_sim::zoho::start(builder, cfg.clone()))
+        .unwrap();
+    let zoho = |cmd: &mut Command| {
+        cmd.env("ZOHO_CREATOR_URL", sim.base_url())
+            .env("ZOHO_ACCOUNTS_URL", sim.base_url())
+            .env("ZOHO_CLIENT_ID", &cfg.client_id)
+            .env("ZOHO_CLIENT_SECRET", &cfg.client_secret)
+            .env("ZOHO_REFRESH_TOKEN", &cfg.refresh_token)
+            .env("ZOHO_OWNER", &cfg.owner)
+            .env("ZOHO_APP", &cfg.app)
+            .args(["--poll-ms", "5"]);
+    };
+    let mut first = bulk(dir.path());
+    zoho(&mut first);
+    first
+        .args(["zoho", "export", "Big", "--fields", "ID", "--out", "ids.csv"])
+        .args(["--job-file", "ids.job"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("stopped after 100000 rows"))
+        .stderr(predicate::str::contains("bulk jobs resume ids.job"));
+    assert!(!dir.path().join("ids.csv").exists(), "no file that looks complete");
+    assert!(dir.path().join(".ids.csv.partial").exists());
+    let job: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ids.job")).unwrap())
+            .unwrap();
+    assert_eq!(job["vendor"], "zoho");
+    assert_eq!(job["checkpoint"]["rows_delivered"], 100_000);
+
+    let mut resume = bulk(dir.path());
+    zoho(&mut resume);
+    let out = resume
+        .args(["--json", "jobs", "resume", "ids.job"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let summary = json_of(&out);
+    assert_eq!(summary["rows"], 130_000);
+    assert_eq!(summary["resumed"], true);
+    let mut csv = csv::Reader::from_path(dir.path().join("ids.csv")).unwrap();
+    let ids: Vec<u64> = csv
+        .records()
+        .map(|r| r.unwrap()[0].parse::<u64>().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 130_000, "every row once");
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "in order, none repeated");
+    assert!(!dir.path().join("ids.job").exists());
+    drop(sim);
 }
