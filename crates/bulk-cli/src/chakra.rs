@@ -81,9 +81,8 @@ fn check(path: &Path, format: Format) -> anyhow::Result<u64> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                serde_json::from_str::<Value>(&line).with_context(|| {
-                    format!("{}: line {} is not JSON", path.display(), i + 1)
-                })?;
+                serde_json::from_str::<Value>(&line)
+                    .with_context(|| format!("{}: line {} is not JSON", path.display(), i + 1))?;
                 n += 1;
             }
         }
@@ -95,7 +94,10 @@ fn check(path: &Path, format: Format) -> anyhow::Result<u64> {
 }
 
 /// The file's items, read lazily (the file was checked first).
-fn items(path: &Path, format: Format) -> anyhow::Result<Box<dyn Iterator<Item = ProcessUpdate> + Send>> {
+fn items(
+    path: &Path,
+    format: Format,
+) -> anyhow::Result<Box<dyn Iterator<Item = ProcessUpdate> + Send>> {
     let file = open(path)?;
     Ok(match format {
         Format::Csv => {
@@ -107,18 +109,22 @@ fn items(path: &Path, format: Format) -> anyhow::Result<Box<dyn Iterator<Item = 
                 Err(e) => ProcessUpdate::from_wire(Value::String(format!("bad CSV row: {e}"))),
             }))
         }
-        Format::Jsonl => Box::new(BufReader::new(file).lines().filter_map(|line| {
-            let line = match line {
-                Ok(l) if l.trim().is_empty() => return None,
-                Ok(l) => l,
-                Err(e) => return Some(Value::String(format!("unreadable line: {e}"))),
-            };
-            Some(
-                serde_json::from_str::<Value>(&line)
-                    .unwrap_or_else(|e| Value::String(format!("not JSON ({e})"))),
-            )
-        })
-        .map(ProcessUpdate::from_wire)),
+        Format::Jsonl => Box::new(
+            BufReader::new(file)
+                .lines()
+                .filter_map(|line| {
+                    let line = match line {
+                        Ok(l) if l.trim().is_empty() => return None,
+                        Ok(l) => l,
+                        Err(e) => return Some(Value::String(format!("unreadable line: {e}"))),
+                    };
+                    Some(
+                        serde_json::from_str::<Value>(&line)
+                            .unwrap_or_else(|e| Value::String(format!("not JSON ({e})"))),
+                    )
+                })
+                .map(ProcessUpdate::from_wire),
+        ),
     })
 }
 
@@ -128,7 +134,10 @@ fn unknown_path(failed: &Path) -> PathBuf {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("failed");
-    let ext = failed.extension().and_then(|s| s.to_str()).unwrap_or("jsonl");
+    let ext = failed
+        .extension()
+        .and_then(|s| s.to_str())
+        .unwrap_or("jsonl");
     failed.with_file_name(format!("{stem}.unknown.{ext}"))
 }
 
@@ -222,15 +231,17 @@ pub(crate) async fn update(ctx: &mut Ctx, args: ChakraUpdate) -> anyhow::Result<
         report.unknown_count(),
         report.jobs().len()
     ));
-    if report.failures().is_empty() {
-    } else if written.is_empty() {
-        ctx.note("give --failed-out FILE to keep the failed items, to fix and send again");
-    } else {
-        let list: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-        ctx.note(format!(
-            "failed items written to {} (items with an unknown outcome: reconcile before resending)",
-            list.join(" and ")
-        ));
+    if !report.failures().is_empty() {
+        if written.is_empty() {
+            ctx.note("give --failed-out FILE to keep the failed items, to fix and send again");
+        } else {
+            let list: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+            ctx.note(format!(
+                "failed items written to {} (items with an unknown outcome: reconcile before \
+                 resending)",
+                list.join(" and ")
+            ));
+        }
     }
     if let Some(e) = report.stopped_early() {
         bail!(

@@ -98,7 +98,9 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Jobs(JobsCommand),
     /// Print a shell completion script.
-    #[command(after_help = "Example:\n  bulk completions bash > ~/.local/share/bash-completion/completions/bulk\n  bulk completions zsh > ~/.zfunc/_bulk")]
+    #[command(
+        after_help = "Example:\n  bulk completions bash > ~/.local/share/bash-completion/completions/bulk\n  bulk completions zsh > ~/.zfunc/_bulk"
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -252,7 +254,13 @@ pub(crate) struct ZefortTag {
     /// The tag: its name, or its id (tag_...).
     pub(crate) tag: String,
     /// These contracts, comma-separated ids.
-    #[arg(long, value_delimiter = ',', value_name = "ID,ID", required_unless_present = "search", conflicts_with = "search")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ID,ID",
+        required_unless_present = "search",
+        conflicts_with = "search"
+    )]
     pub(crate) contracts: Option<Vec<String>>,
     /// The contracts a full-text search matches.
     #[arg(long, value_name = "TEXT")]
@@ -278,13 +286,17 @@ pub(crate) struct JobArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum UnicatCommand {
     /// Delete the selected records (they go to the trash).
-    #[command(after_help = "Examples:\n  bulk unicat delete --children r-discontinued --exclude r-keep\n  bulk unicat delete --search obsolete --filter definition:is:d-article")]
+    #[command(
+        after_help = "Examples:\n  bulk unicat delete --children r-discontinued --exclude r-keep\n  bulk unicat delete --search obsolete --filter definition:is:d-article"
+    )]
     Delete(UnicatMutation),
     /// Restore the selected records from the trash.
     #[command(after_help = "Example:\n  bulk unicat undelete --gids r-1,r-2")]
     Undelete(UnicatMutation),
     /// Write the selected records as JSON lines ({\"gid\": ..., \"data\": {...}}).
-    #[command(after_help = "Examples:\n  bulk unicat get --children r-root > records.jsonl\n  bulk unicat get --search obsolete --out obsolete.jsonl")]
+    #[command(
+        after_help = "Examples:\n  bulk unicat get --children r-root > records.jsonl\n  bulk unicat get --search obsolete --out obsolete.jsonl"
+    )]
     Get(UnicatGet),
 }
 

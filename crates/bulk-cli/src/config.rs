@@ -118,10 +118,7 @@ fn env(name: &str) -> Option<String> {
 fn missing(name: &str, secret: bool) -> anyhow::Error {
     let (vendor, key) = Settings::config_key(name);
     let flag = if secret {
-        format!(
-            ", --{vendor}-{}-file,",
-            key.replace('_', "-")
-        )
+        format!(", --{vendor}-{}-file,", key.replace('_', "-"))
     } else {
         String::new()
     };

@@ -77,9 +77,8 @@ impl Ctx {
     /// A bar counting up to `len`.
     pub(crate) fn bar(&self, len: u64, unit: &str) -> ProgressBar {
         let bar = ProgressBar::with_draw_target(Some(len), self.target());
-        let template = format!(
-            "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit} {{msg}}"
-        );
+        let template =
+            format!("{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit} {{msg}}");
         if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style);
         }

@@ -15,7 +15,7 @@ use crate::zoho::ExportJob;
 #[serde(tag = "vendor", rename_all = "lowercase")]
 pub(crate) enum JobFile {
     /// A Zoho export: continue from the checkpoint into the temporary file, then rename it.
-    Zoho(ExportJob),
+    Zoho(Box<ExportJob>),
     /// A Zefort task: wait for it, then acknowledge it (unless `acknowledge` is false).
     Zefort {
         /// The task.
@@ -34,10 +34,7 @@ impl JobFile {
     /// Writes the file atomically (a temporary file beside it, then a rename).
     pub(crate) fn save(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self)?;
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("job");
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("job");
         let temp = path.with_file_name(format!(".{name}.tmp"));
         std::fs::write(&temp, text + "\n")
             .with_context(|| format!("cannot write the job file {}", temp.display()))?;
@@ -63,6 +60,7 @@ pub(crate) async fn resume(ctx: &mut Ctx, path: &Path) -> anyhow::Result<Outcome
     }
     match JobFile::load(path)? {
         JobFile::Zoho(job) => {
+            let job = *job;
             let Some(cp) = &job.checkpoint else {
                 bail!("{} holds no checkpoint to resume from", path.display());
             };
@@ -72,8 +70,7 @@ pub(crate) async fn resume(ctx: &mut Ctx, path: &Path) -> anyhow::Result<Outcome
         }
         JobFile::Zefort { task, acknowledge } => {
             let client = crate::zefort::client(ctx).await?;
-            crate::zefort::finish(ctx, &client, &task, acknowledge, Some(path), "jobs resume")
-                .await
+            crate::zefort::finish(ctx, &client, &task, acknowledge, Some(path), "jobs resume").await
         }
         JobFile::Unicat { job } => {
             let client = crate::unicat::client(ctx).await?;

@@ -124,7 +124,11 @@ pub(crate) async fn mutate(ctx: &mut Ctx, op: Op, args: UnicatMutation) -> anyho
         JobFile::Unicat { job: job.clone() }.save(file)?;
     }
     if args.job.no_wait {
-        let file = args.job.job_file.as_deref().unwrap_or(Path::new("JOB_FILE"));
+        let file = args
+            .job
+            .job_file
+            .as_deref()
+            .unwrap_or(Path::new("JOB_FILE"));
         ctx.note(format!(
             "job {} submitted; finish it with `bulk jobs resume {}`",
             job.token(),

@@ -211,14 +211,15 @@ pub(crate) async fn run(
             }
             None => {
                 let _ = std::fs::remove_file(&temp);
-                e.context(format!("the export of {report} stopped after {written} rows"))
+                e.context(format!(
+                    "the export of {report} stopped after {written} rows"
+                ))
             }
         });
     }
     saver.lock_sink().finish(job.fields.as_deref())?;
-    std::fs::rename(&temp, &job.out).with_context(|| {
-        format!("cannot rename {} to {}", temp.display(), job.out.display())
-    })?;
+    std::fs::rename(&temp, &job.out)
+        .with_context(|| format!("cannot rename {} to {}", temp.display(), job.out.display()))?;
     if let Some(file) = &job_file {
         let _ = std::fs::remove_file(file);
     }
@@ -268,7 +269,7 @@ impl Saver {
         let mut job = self.job.lock().unwrap_or_else(|e| e.into_inner());
         job.checkpoint = Some(cp.clone());
         job.offset = offset;
-        JobFile::Zoho(job.clone()).save(file)
+        JobFile::Zoho(Box::new(job.clone())).save(file)
     }
 }
 
@@ -297,7 +298,7 @@ fn on_event(saver: &Saver, bar: &ProgressBar, e: &ExportEvent<'_>) {
 /// The temporary file being written.
 enum Sink {
     Csv {
-        writer: csv::Writer<File>,
+        writer: Box<csv::Writer<File>>,
         header: bool,
     },
     Jsonl(BufWriter<File>),
@@ -326,7 +327,7 @@ impl Sink {
         };
         Ok(match job.format {
             Format::Csv => Sink::Csv {
-                writer: csv::Writer::from_writer(file),
+                writer: Box::new(csv::Writer::from_writer(file)),
                 header: job.offset > 0,
             },
             Format::Jsonl => Sink::Jsonl(BufWriter::with_capacity(1 << 16, file)),

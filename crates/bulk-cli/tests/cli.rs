@@ -36,7 +36,9 @@ fn json_of(output: &[u8]) -> Value {
 fn zoho_export_writes_csv_and_jsonl_through_a_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = bulk(dir.path())
-        .args(["--sim", "--json", "zoho", "export", "Small", "--out", "rows.csv"])
+        .args([
+            "--sim", "--json", "zoho", "export", "Small", "--out", "rows.csv",
+        ])
         .assert()
         .success()
         .get_output()
@@ -52,7 +54,9 @@ fn zoho_export_writes_csv_and_jsonl_through_a_temporary_file() {
     assert!(!dir.path().join(".rows.csv.partial").exists());
 
     bulk(dir.path())
-        .args(["--sim", "-q", "zoho", "export", "Small", "--fields", "ID,Email"])
+        .args([
+            "--sim", "-q", "zoho", "export", "Small", "--fields", "ID,Email",
+        ])
         .args(["--criteria", "Status == \"Open\"", "--out", "rows.jsonl"])
         .assert()
         .success()
@@ -72,20 +76,31 @@ fn zoho_export_refuses_an_unknown_format_and_report_without_leaving_files() {
         .args(["--sim", "zoho", "export", "Small", "--out", "rows.xlsx"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot tell the format of rows.xlsx"));
+        .stderr(predicate::str::contains(
+            "cannot tell the format of rows.xlsx",
+        ));
     bulk(dir.path())
-        .args(["--sim", "zoho", "export", "No_Such_Report", "--out", "rows.csv"])
+        .args([
+            "--sim",
+            "zoho",
+            "export",
+            "No_Such_Report",
+            "--out",
+            "rows.csv",
+        ])
         .assert()
         .code(1)
-        .stderr(predicate::str::starts_with("bulk: error: the export of No_Such_Report"));
+        .stderr(predicate::str::starts_with(
+            "bulk: error: the export of No_Such_Report",
+        ));
     assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| {
         let name = e.unwrap().file_name();
-        name == "no-config"
-            || !name.to_string_lossy().contains("rows")
+        name == "no-config" || !name.to_string_lossy().contains("rows")
     }));
 }
 
-const CSV: &str = "lead_id,state,data.score\nL-1,QUALIFIED,80\nL-2,NO_SUCH_STATE,10\nL-999999,DONE,5\nL-3,,\n";
+const CSV: &str =
+    "lead_id,state,data.score\nL-1,QUALIFIED,80\nL-2,NO_SUCH_STATE,10\nL-999999,DONE,5\nL-3,,\n";
 
 #[test]
 fn chakra_update_reports_partial_failure_with_a_failed_out_file() {
@@ -147,7 +162,10 @@ fn chakra_update_stops_on_a_bad_file_before_sending() {
         .code(1)
         .stderr(predicate::str::contains("unknown columns"))
         .stderr(predicate::str::contains("`stat`"));
-    write("bad.jsonl", "{\"lead_id\": \"L-1\", \"update\": {\"state\": \"DONE\"}}\n{oops\n");
+    write(
+        "bad.jsonl",
+        "{\"lead_id\": \"L-1\", \"update\": {\"state\": \"DONE\"}}\n{oops\n",
+    );
     bulk(dir.path())
         .args(["--sim", "--json", "chakra", "update", "lead", "bad.jsonl"])
         .assert()
@@ -160,8 +178,22 @@ fn chakra_update_stops_on_a_bad_file_before_sending() {
 fn zefort_update_and_tag_finish_their_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let out = bulk(dir.path())
-        .args(["--sim", "--json", "zefort", "update", "--tag", "contracts of service"])
-        .args(["--end-date", "2023-02-15", "--status", "done", "--set", "priority=2"])
+        .args([
+            "--sim",
+            "--json",
+            "zefort",
+            "update",
+            "--tag",
+            "contracts of service",
+        ])
+        .args([
+            "--end-date",
+            "2023-02-15",
+            "--status",
+            "done",
+            "--set",
+            "priority=2",
+        ])
         .assert()
         .success()
         .get_output()
@@ -172,26 +204,54 @@ fn zefort_update_and_tag_finish_their_tasks() {
     assert_eq!(summary["frontend_status"], "done", "acknowledged");
 
     bulk(dir.path())
-        .args(["--sim", "zefort", "tag", "reviewed", "--search", "Service", "--create"])
+        .args([
+            "--sim", "zefort", "tag", "reviewed", "--search", "Service", "--create",
+        ])
         .assert()
         .success();
     bulk(dir.path())
-        .args(["--sim", "zefort", "tag", "no such tag", "--search", "Service"])
+        .args([
+            "--sim",
+            "zefort",
+            "tag",
+            "no such tag",
+            "--search",
+            "Service",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("no tag named \"no such tag\""));
     bulk(dir.path())
-        .args(["--sim", "zefort", "update", "--contracts", "ct_1", "--end-date", "2023-02-30"])
+        .args([
+            "--sim",
+            "zefort",
+            "update",
+            "--contracts",
+            "ct_1",
+            "--end-date",
+            "2023-02-30",
+        ])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("--end-date \"2023-02-30\" is not a date"));
+        .stderr(predicate::str::contains(
+            "--end-date \"2023-02-30\" is not a date",
+        ));
 }
 
 #[test]
 fn unicat_get_delete_and_undelete() {
     let dir = tempfile::tempdir().unwrap();
     let got = bulk(dir.path())
-        .args(["--sim", "-q", "unicat", "get", "--children", "r-f1", "--exclude", "r-f1-001"])
+        .args([
+            "--sim",
+            "-q",
+            "unicat",
+            "get",
+            "--children",
+            "r-f1",
+            "--exclude",
+            "r-f1-001",
+        ])
         .assert()
         .success()
         .get_output()
@@ -205,7 +265,9 @@ fn unicat_get_delete_and_undelete() {
     assert!(lines.iter().all(|l| l["gid"] != "r-f1-001"));
 
     let out = bulk(dir.path())
-        .args(["--sim", "--json", "unicat", "delete", "--search", "obsolete"])
+        .args([
+            "--sim", "--json", "unicat", "delete", "--search", "obsolete",
+        ])
         .assert()
         .success()
         .get_output()
@@ -217,7 +279,14 @@ fn unicat_get_delete_and_undelete() {
 
     // Restoring live records changes nothing: every item fails, a partial failure.
     let out = bulk(dir.path())
-        .args(["--sim", "--json", "unicat", "undelete", "--gids", "r-f1-001,r-f1-002"])
+        .args([
+            "--sim",
+            "--json",
+            "unicat",
+            "undelete",
+            "--gids",
+            "r-f1-001,r-f1-002",
+        ])
         .assert()
         .code(2)
         .get_output()
@@ -236,7 +305,14 @@ fn unicat_get_delete_and_undelete() {
 fn usage_errors_exit_1_and_help_documents_the_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     bulk(dir.path())
-        .args(["zoho", "export", "All_Orders", "--out", "x.csv", "--no-such-flag"])
+        .args([
+            "zoho",
+            "export",
+            "All_Orders",
+            "--out",
+            "x.csv",
+            "--no-such-flag",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("--no-such-flag"));
@@ -252,13 +328,27 @@ fn usage_errors_exit_1_and_help_documents_the_exit_codes() {
 fn missing_credentials_are_named_and_never_taken_from_flags() {
     let dir = tempfile::tempdir().unwrap();
     bulk(dir.path())
-        .args(["zefort", "update", "--contracts", "ct_1", "--status", "done"])
+        .args([
+            "zefort",
+            "update",
+            "--contracts",
+            "ct_1",
+            "--status",
+            "done",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("ZEFORT_API_KEY is not set"));
     std::fs::write(dir.path().join("key"), "").unwrap();
     bulk(dir.path())
-        .args(["--zefort-api-key-file", "key", "zefort", "update", "--contracts", "ct_1"])
+        .args([
+            "--zefort-api-key-file",
+            "key",
+            "zefort",
+            "update",
+            "--contracts",
+            "ct_1",
+        ])
         .args(["--status", "done"])
         .assert()
         .code(1)
@@ -302,10 +392,9 @@ fn sims() -> Sims {
             task_base: Duration::from_millis(30),
             ..Default::default()
         };
-        let (zefort, state) =
-            vendor_sim::zefort::start(vendor_sim::SimBuilder::new("zefort"), cfg)
-                .await
-                .unwrap();
+        let (zefort, state) = vendor_sim::zefort::start(vendor_sim::SimBuilder::new("zefort"), cfg)
+            .await
+            .unwrap();
         state.seed(12, "contracts of service", 3);
         let ucfg = vendor_sim::unicat::UnicatConfig {
             queue_delay: Duration::from_millis(10),
@@ -341,7 +430,14 @@ fn jobs_resume_finishes_a_job_submitted_without_waiting() {
     let mut submit = bulk(dir.path());
     zefort(&mut submit);
     submit
-        .args(["zefort", "update", "--tag", "contracts of service", "--status", "done"])
+        .args([
+            "zefort",
+            "update",
+            "--tag",
+            "contracts of service",
+            "--status",
+            "done",
+        ])
         .args(["--no-wait", "--job-file", "fix.job"])
         .assert()
         .success()
@@ -361,7 +457,10 @@ fn jobs_resume_finishes_a_job_submitted_without_waiting() {
         .stdout
         .clone();
     assert_eq!(json_of(&out)["frontend_status"], "done");
-    assert!(!dir.path().join("fix.job").exists(), "removed once finished");
+    assert!(
+        !dir.path().join("fix.job").exists(),
+        "removed once finished"
+    );
 
     let unicat = |cmd: &mut Command| {
         cmd.env("UNICAT_BASE_URL", s.unicat.base_url())
@@ -372,7 +471,15 @@ fn jobs_resume_finishes_a_job_submitted_without_waiting() {
     let mut submit = bulk(dir.path());
     unicat(&mut submit);
     submit
-        .args(["unicat", "delete", "--children", "r-f2", "--no-wait", "--job-file", "del.job"])
+        .args([
+            "unicat",
+            "delete",
+            "--children",
+            "r-f2",
+            "--no-wait",
+            "--job-file",
+            "del.job",
+        ])
         .assert()
         .success();
     let mut resume = bulk(dir.path());
@@ -429,13 +536,18 @@ fn jobs_resume_continues_a_broken_zoho_export_from_its_checkpoint() {
     let mut first = bulk(dir.path());
     zoho(&mut first);
     first
-        .args(["zoho", "export", "Big", "--fields", "ID", "--out", "ids.csv"])
+        .args([
+            "zoho", "export", "Big", "--fields", "ID", "--out", "ids.csv",
+        ])
         .args(["--job-file", "ids.job"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("stopped after 100000 rows"))
         .stderr(predicate::str::contains("bulk jobs resume ids.job"));
-    assert!(!dir.path().join("ids.csv").exists(), "no file that looks complete");
+    assert!(
+        !dir.path().join("ids.csv").exists(),
+        "no file that looks complete"
+    );
     assert!(dir.path().join(".ids.csv.partial").exists());
     let job: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("ids.job")).unwrap())
@@ -461,7 +573,10 @@ fn jobs_resume_continues_a_broken_zoho_export_from_its_checkpoint() {
         .map(|r| r.unwrap()[0].parse::<u64>().unwrap())
         .collect();
     assert_eq!(ids.len(), 130_000, "every row once");
-    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "in order, none repeated");
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, none repeated"
+    );
     assert!(!dir.path().join("ids.job").exists());
     drop(sim);
 }

@@ -158,10 +158,17 @@ mod tests {
 
     #[test]
     fn unknown_and_missing_columns_are_named() {
-        let e = TableLayout::new(&["lead_id", "stat"]).err().map(|e| e.to_string());
+        let e = TableLayout::new(&["lead_id", "stat"])
+            .err()
+            .map(|e| e.to_string());
         assert!(e.as_deref().is_some_and(|m| m.contains("`stat`")), "{e:?}");
-        let e = TableLayout::new(&["state", "data.x"]).err().map(|e| e.to_string());
-        assert!(e.as_deref().is_some_and(|m| m.contains("no identifier")), "{e:?}");
+        let e = TableLayout::new(&["state", "data.x"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|m| m.contains("no identifier")),
+            "{e:?}"
+        );
         assert!(TableLayout::new(&["id", "id"]).is_err());
     }
 
