@@ -223,7 +223,7 @@ pub(crate) async fn update(ctx: &mut Ctx, args: ChakraUpdate) -> anyhow::Result<
         ctx.note(format!("  ... and {} more", report.failures().len() - 10));
     }
     ctx.note(format!(
-        "{} items: {} applied, {} errors, {} invalid, {} unknown, in {} jobs",
+        "{} items: {} applied, {} errors, {} invalid, {} unknown ({} jobs)",
         report.total(),
         report.succeeded(),
         report.errors(),
