@@ -32,22 +32,6 @@ async fn client(ctx: &mut Ctx) -> anyhow::Result<Client> {
     Ok(builder.build()?)
 }
 
-fn format_of(path: &Path, format: Option<Format>) -> anyhow::Result<Format> {
-    if let Some(f) = format {
-        return Ok(f);
-    }
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("csv") => Ok(Format::Csv),
-        Some(e) if e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson") => {
-            Ok(Format::Jsonl)
-        }
-        _ => bail!(
-            "cannot tell the format of {}: name it .csv or .jsonl, or give --format",
-            path.display()
-        ),
-    }
-}
-
 fn open(path: &Path) -> anyhow::Result<File> {
     File::open(path).with_context(|| format!("cannot open {}", path.display()))
 }
@@ -154,7 +138,7 @@ fn write_jsonl(path: &Path, items: &[ProcessUpdate]) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn update(ctx: &mut Ctx, args: ChakraUpdate) -> anyhow::Result<Outcome> {
-    let format = format_of(&args.file, args.format)?;
+    let format = Format::of(&args.file, args.format)?;
     let total = check(&args.file, format)?;
     let client = client(ctx).await?;
     let bar = ctx.bar(total, "items");

@@ -158,6 +158,25 @@ pub(crate) enum Format {
     Jsonl,
 }
 
+impl Format {
+    /// `format`, or the format the extension of `path` names.
+    pub(crate) fn of(path: &std::path::Path, format: Option<Format>) -> anyhow::Result<Format> {
+        if let Some(f) = format {
+            return Ok(f);
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("csv") => Ok(Format::Csv),
+            Some(e) if e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson") => {
+                Ok(Format::Jsonl)
+            }
+            _ => anyhow::bail!(
+                "cannot tell the format of {}: name it .csv or .jsonl, or give --format",
+                path.display()
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum ChakraCommand {
     /// Update processes from a CSV or JSONL file.

@@ -14,8 +14,7 @@ use bulk_common::SecretString;
 
 use crate::cli::Global;
 
-/// Where settings come from.
-#[derive(Debug)]
+/// Where settings come from. Not `Debug`: the config file may hold secrets inline.
 pub(crate) struct Settings {
     file: Option<(PathBuf, toml::Table)>,
     secret_files: HashMap<&'static str, PathBuf>,

@@ -76,23 +76,6 @@ pub(crate) async fn client(ctx: &mut Ctx) -> anyhow::Result<Client> {
     Ok(builder.poll_policy(poll).build()?)
 }
 
-/// The format of `path`, from `--format` or its extension.
-fn format_of(path: &Path, format: Option<Format>) -> anyhow::Result<Format> {
-    if let Some(f) = format {
-        return Ok(f);
-    }
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("csv") => Ok(Format::Csv),
-        Some(e) if e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson") => {
-            Ok(Format::Jsonl)
-        }
-        _ => bail!(
-            "cannot tell the format of {}: name it .csv or .jsonl, or give --format",
-            path.display()
-        ),
-    }
-}
-
 /// The temporary file beside `out`: `.<name>.partial`.
 fn temp_path(out: &Path) -> anyhow::Result<PathBuf> {
     let name = out
@@ -121,7 +104,7 @@ pub(crate) struct ExportJob {
 }
 
 pub(crate) async fn export(ctx: &mut Ctx, args: ZohoExport) -> anyhow::Result<Outcome> {
-    let format = format_of(&args.out, args.format)?;
+    let format = Format::of(&args.out, args.format)?;
     let mut query = ReadQuery::new();
     if let Some(c) = args.criteria {
         query = query.criteria(c);

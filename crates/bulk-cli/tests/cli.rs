@@ -26,6 +26,11 @@ fn bulk(dir: &Path) -> Command {
     cmd
 }
 
+/// The `--json` summary: the last line of stdout.
+fn json_summary(assert: assert_cmd::assert::Assert) -> Value {
+    json_of(&assert.get_output().stdout)
+}
+
 fn json_of(output: &[u8]) -> Value {
     let text = String::from_utf8_lossy(output);
     let last = text.lines().last().unwrap_or_default();
@@ -35,16 +40,14 @@ fn json_of(output: &[u8]) -> Value {
 #[test]
 fn zoho_export_writes_csv_and_jsonl_through_a_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bulk(dir.path())
-        .args([
-            "--sim", "--json", "zoho", "export", "Small", "--out", "rows.csv",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let summary = json_of(&out);
+    let summary = json_summary(
+        bulk(dir.path())
+            .args([
+                "--sim", "--json", "zoho", "export", "Small", "--out", "rows.csv",
+            ])
+            .assert()
+            .success(),
+    );
     assert_eq!(summary["status"], "ok");
     assert_eq!(summary["rows"], 25);
     let mut csv = csv::Reader::from_path(dir.path().join("rows.csv")).unwrap();
@@ -106,15 +109,13 @@ const CSV: &str =
 fn chakra_update_reports_partial_failure_with_a_failed_out_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("updates.csv"), CSV).unwrap();
-    let out = bulk(dir.path())
-        .args(["--sim", "--json", "chakra", "update", "lead", "updates.csv"])
-        .args(["--failed-out", "failed.jsonl"])
-        .assert()
-        .code(2)
-        .get_output()
-        .stdout
-        .clone();
-    let summary = json_of(&out);
+    let summary = json_summary(
+        bulk(dir.path())
+            .args(["--sim", "--json", "chakra", "update", "lead", "updates.csv"])
+            .args(["--failed-out", "failed.jsonl"])
+            .assert()
+            .code(2),
+    );
     assert_eq!(summary["status"], "partial");
     assert_eq!(summary["items"], 4);
     assert_eq!(summary["succeeded"], 1);
@@ -177,29 +178,27 @@ fn chakra_update_stops_on_a_bad_file_before_sending() {
 #[test]
 fn zefort_update_and_tag_finish_their_tasks() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bulk(dir.path())
-        .args([
-            "--sim",
-            "--json",
-            "zefort",
-            "update",
-            "--tag",
-            "contracts of service",
-        ])
-        .args([
-            "--end-date",
-            "2023-02-15",
-            "--status",
-            "done",
-            "--set",
-            "priority=2",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let summary = json_of(&out);
+    let summary = json_summary(
+        bulk(dir.path())
+            .args([
+                "--sim",
+                "--json",
+                "zefort",
+                "update",
+                "--tag",
+                "contracts of service",
+            ])
+            .args([
+                "--end-date",
+                "2023-02-15",
+                "--status",
+                "done",
+                "--set",
+                "priority=2",
+            ])
+            .assert()
+            .success(),
+    );
     assert_eq!(summary["backend_status"], "done");
     assert_eq!(summary["frontend_status"], "done", "acknowledged");
 
@@ -264,35 +263,32 @@ fn unicat_get_delete_and_undelete() {
     assert_eq!(lines.len(), 24);
     assert!(lines.iter().all(|l| l["gid"] != "r-f1-001"));
 
-    let out = bulk(dir.path())
-        .args([
-            "--sim", "--json", "unicat", "delete", "--search", "obsolete",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let summary = json_of(&out);
+    let summary = json_summary(
+        bulk(dir.path())
+            .args([
+                "--sim", "--json", "unicat", "delete", "--search", "obsolete",
+            ])
+            .assert()
+            .success(),
+    );
     assert_eq!(summary["job_status"], "done");
     assert_eq!(summary["total"], 20, "{summary}");
 
     // Restoring live records changes nothing: every item fails, a partial failure.
-    let out = bulk(dir.path())
-        .args([
-            "--sim",
-            "--json",
-            "unicat",
-            "undelete",
-            "--gids",
-            "r-f1-001,r-f1-002",
-        ])
-        .assert()
-        .code(2)
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json_of(&out)["status"], "partial");
+    let summary = json_summary(
+        bulk(dir.path())
+            .args([
+                "--sim",
+                "--json",
+                "unicat",
+                "undelete",
+                "--gids",
+                "r-f1-001,r-f1-002",
+            ])
+            .assert()
+            .code(2),
+    );
+    assert_eq!(summary["status"], "partial");
 
     bulk(dir.path())
         .args(["--sim", "unicat", "delete"])
@@ -449,14 +445,13 @@ fn jobs_resume_finishes_a_job_submitted_without_waiting() {
     assert_eq!(job["acknowledge"], true);
     let mut resume = bulk(dir.path());
     zefort(&mut resume);
-    let out = resume
-        .args(["--json", "jobs", "resume", "fix.job"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json_of(&out)["frontend_status"], "done");
+    let summary = json_summary(
+        resume
+            .args(["--json", "jobs", "resume", "fix.job"])
+            .assert()
+            .success(),
+    );
+    assert_eq!(summary["frontend_status"], "done");
     assert!(
         !dir.path().join("fix.job").exists(),
         "removed once finished"
@@ -484,14 +479,13 @@ fn jobs_resume_finishes_a_job_submitted_without_waiting() {
         .success();
     let mut resume = bulk(dir.path());
     unicat(&mut resume);
-    let out = resume
-        .args(["--json", "jobs", "resume", "del.job"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(json_of(&out)["total"], 25);
+    let summary = json_summary(
+        resume
+            .args(["--json", "jobs", "resume", "del.job"])
+            .assert()
+            .success(),
+    );
+    assert_eq!(summary["total"], 25);
     bulk(dir.path())
         .args(["jobs", "resume", "del.job"])
         .assert()
@@ -557,14 +551,12 @@ fn jobs_resume_continues_a_broken_zoho_export_from_its_checkpoint() {
 
     let mut resume = bulk(dir.path());
     zoho(&mut resume);
-    let out = resume
-        .args(["--json", "jobs", "resume", "ids.job"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let summary = json_of(&out);
+    let summary = json_summary(
+        resume
+            .args(["--json", "jobs", "resume", "ids.job"])
+            .assert()
+            .success(),
+    );
     assert_eq!(summary["rows"], 130_000);
     assert_eq!(summary["resumed"], true);
     let mut csv = csv::Reader::from_path(dir.path().join("ids.csv")).unwrap();
