@@ -27,9 +27,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chakra_api::{BulkProgress, Client, PollPolicy, ProcessUpdate, default_poll_policy};
+use chakra_api::{
+    BulkProgress, Client, PollPolicy, ProcessUpdate, TableLayout, default_poll_policy,
+};
 use futures::Stream;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
 type DynResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -170,55 +172,15 @@ async fn jsonl_items(path: &Path) -> DynResult<impl Stream<Item = ProcessUpdate>
     }))
 }
 
-/// The CSV file as a lazy iterator of updates.
+/// The CSV file as a lazy iterator of updates (columns as [`TableLayout`] reads them).
 fn csv_items(path: &Path) -> DynResult<impl Iterator<Item = ProcessUpdate> + Send> {
     let mut reader = csv::Reader::from_path(path)?;
-    let headers = reader.headers()?.clone();
-    const ROOT: [&str; 5] = ["state", "status", "assignedTo", "nextActionAt", "isDeleted"];
-    Ok(reader.into_records().map(move |record| {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => return ProcessUpdate::from_wire(Value::String(format!("bad CSV row: {e}"))),
-        };
-        let mut item = Map::new();
-        let mut update = Map::new();
-        let mut data = Map::new();
-        for (name, cell) in headers.iter().zip(record.iter()) {
-            if cell.is_empty() {
-                continue;
-            }
-            if let Some(attr) = name.strip_prefix("data.") {
-                data.insert(attr.to_owned(), cell_value(cell));
-            } else if ROOT.contains(&name) {
-                let v = match name {
-                    "nextActionAt" | "isDeleted" => cell_value(cell),
-                    _ => Value::String(cell.to_owned()),
-                };
-                update.insert(name.to_owned(), v);
-            } else {
-                // The identifier column: `id` or the primary-key attribute.
-                let v = if name == "id" {
-                    Value::String(cell.to_owned())
-                } else {
-                    cell_value(cell)
-                };
-                item.insert(name.to_owned(), v);
-            }
-        }
-        if !data.is_empty() {
-            update.insert("data".into(), Value::Object(data));
-        }
-        item.insert("update".into(), Value::Object(update));
-        ProcessUpdate::from_wire(Value::Object(item))
+    let headers: Vec<String> = reader.headers()?.iter().map(String::from).collect();
+    let layout = TableLayout::new(&headers)?;
+    Ok(reader.into_records().map(move |record| match record {
+        Ok(r) => layout.update(&r.iter().collect::<Vec<_>>()),
+        Err(e) => ProcessUpdate::from_wire(Value::String(format!("bad CSV row: {e}"))),
     }))
-}
-
-/// A cell as JSON: numbers and booleans as such (a leading zero keeps it text), else text.
-fn cell_value(cell: &str) -> Value {
-    match serde_json::from_str::<Value>(cell) {
-        Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
-        _ => Value::String(cell.to_owned()),
-    }
 }
 
 fn write_jsonl<T: serde::Serialize>(path: &Path, items: impl Iterator<Item = T>) -> DynResult {

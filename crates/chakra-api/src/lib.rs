@@ -25,6 +25,7 @@
 //!   nested `update` form, checked by [`validate`] before anything is sent.
 //! - [`BulkUpdate`]: chunking, bounded concurrency, job tracking, the per-item [`BulkReport`],
 //!   and what happens after an ambiguous outcome (see the [`bulk`] module).
+//! - [`TableLayout`]: updates read from table rows (a CSV file's header and records).
 //! - Reads: [`Client::get_process`], [`Client::list_processes`] (a stream).
 //! - Steps on their own: [`Client::submit_updates`], [`Client::wait`],
 //!   [`Client::job_entries`].
@@ -37,6 +38,7 @@ mod model;
 mod process;
 #[cfg(test)]
 mod proptests;
+mod table;
 
 pub use bulk::{
     AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, default_poll_policy,
@@ -56,3 +58,4 @@ pub use model::{
     validate,
 };
 pub use process::MAX_LIST_LIMIT;
+pub use table::TableLayout;

@@ -70,7 +70,7 @@ async fn run(
     let (sim, zoho) = vendor_sim::zoho::start(builder, cfg.clone()).await.unwrap();
     let client = tune(client_for(&sim, &cfg)).build().unwrap();
     let observed = zoho.clone();
-    let opts = ExportOptions::new().on_event(move |e| on_event(&observed, e));
+    let opts = ExportOptions::new().on_progress(move |e| on_event(&observed, e));
     let mut export = client.export_with(REPORT, ReadQuery::new(), opts);
     let (rows, error) = bounded(async {
         let mut rows = Vec::new();
