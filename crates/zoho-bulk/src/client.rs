@@ -425,14 +425,25 @@ fn check_name(what: &str, value: &str) -> Result<()> {
 }
 
 fn details(reply: &Response) -> Result<JobDetails> {
-    let env: Envelope = reply.json()?;
-    env.details.ok_or_else(|| {
+    let missing = || {
         Error::new(
             ErrorKind::Decode,
             "Zoho replied with success but without job details",
         )
         .with_body(reply.body())
-    })
+    };
+    // serde's derive would also read a struct from a JSON array (`{"details": [[0]]}` as job
+    // "0"); Zoho's details are always an object.
+    let value: serde_json::Value = reply.json()?;
+    if !value.get("details").is_some_and(serde_json::Value::is_object) {
+        return Err(missing());
+    }
+    let env: Envelope = serde_json::from_value(value).map_err(|e| {
+        Error::new(ErrorKind::Decode, "Zoho's job details are not as documented")
+            .with_body(reply.body())
+            .with_source(e)
+    })?;
+    env.details.ok_or_else(missing)
 }
 
 #[derive(Deserialize)]

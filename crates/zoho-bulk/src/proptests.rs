@@ -249,9 +249,8 @@ fn job_status_replies_never_panic() {
             Ok(details) => {
                 prop_assert!((200..300).contains(&status));
                 let v: Value = serde_json::from_slice(&body).unwrap();
-                // serde also accepts a struct as a JSON array (`[[0]]` is job "0"): a known
-                // leniency of the derive, left as is; the reply must at least be JSON.
-                prop_assert!(v.is_object() || v.is_array());
+                // Only an object with an object `details` is a job.
+                prop_assert!(v.is_object() && v["details"].is_object());
                 let code = &v["code"];
                 prop_assert!(code.is_null() || code == "3000" || code == 3000 || !(code.is_string() || code.is_number()));
                 if let Some(s) = v["details"]["status"].as_str().or(v["details"]["state"].as_str()) {
