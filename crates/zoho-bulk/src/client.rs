@@ -106,6 +106,15 @@ impl fmt::Debug for ClientBuilder {
     }
 }
 
+/// The default poll policy of Zoho jobs: first look after 2 s, growing ×1.5 up to 30 s, a
+/// two-hour deadline.
+pub fn default_poll_policy() -> PollPolicy {
+    PollPolicy::default()
+        .first_delay(Duration::from_secs(2))
+        .max_delay(Duration::from_secs(30))
+        .deadline(Some(Duration::from_secs(2 * 3600)))
+}
+
 impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
@@ -122,10 +131,7 @@ impl Default for ClientBuilder {
             read_source: None,
             store: None,
             http: HttpOptions::default(),
-            poll: PollPolicy::default()
-                .first_delay(Duration::from_secs(2))
-                .max_delay(Duration::from_secs(30))
-                .deadline(Some(Duration::from_secs(2 * 3600))),
+            poll: default_poll_policy(),
             refresh_limit: Some(RefreshRateLimit {
                 max: 10,
                 per: Duration::from_secs(600),

@@ -58,7 +58,7 @@ mod models;
 mod rows;
 
 pub use bulk_common::{Error, ErrorKind, Result, SecretString};
-pub use client::{Client, ClientBuilder, Download};
+pub use client::{Client, ClientBuilder, Download, default_poll_policy};
 pub use dc::DataCentre;
 pub use export::{Export, ExportCheckpoint, ExportEvent, ExportOptions, NextStep};
 pub use job::{JobHandle, ReadJob};

@@ -16,22 +16,13 @@ use vendor_sim::generic::GenericConfig;
 use vendor_sim::{Fault, FaultRule, SimBuilder};
 
 use super::SummaryRow;
+use super::progress::Bar;
 use crate::DynResult;
 
 const PRODUCT: &str = concat!("bulk-demo/", env!("CARGO_PKG_VERSION"));
 
 pub(crate) async fn run() -> DynResult<SummaryRow> {
     let started = Instant::now();
-    for var in [
-        "ZEFORT_API_KEY",
-        "ZOHO_REFRESH_TOKEN",
-        "CHAKRA_TOKEN",
-        "UNICAT_API_KEY",
-    ] {
-        if std::env::var_os(var).is_some() {
-            println!("note: {var} is set, but no vendor crate exists yet; using the simulator");
-        }
-    }
     let cfg = GenericConfig {
         token_ttl: Duration::from_secs(4),
         ..GenericConfig::default()
@@ -57,7 +48,10 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
                 .nth(1),
         );
     let (sim, generic) = vendor_sim::start_generic(builder, cfg.clone()).await?;
-    println!("simulator: {}", sim.base_url());
+    super::announce(
+        &format!("simulator {}", sim.base_url()),
+        "the shared machinery has no vendor",
+    );
 
     let retry = RetryPolicy::default()
         .initial_delay(Duration::from_millis(200))
@@ -144,23 +138,28 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         .first_delay(Duration::from_millis(300))
         .deadline(Some(Duration::from_secs(30)));
     let waited = Instant::now();
+    let bar = Bar::new("job", Some(500), "items");
+    let events = bar.clone();
     let total = Wait::new(&job)
         .policy(policy)
-        .on_event(|e| {
-            println!(
-                "  poll {:>2}: {:>3}/{} done, next look in {:.2} s",
-                e.polls,
+        .on_event(move |e| {
+            events.update(
                 e.progress.done().unwrap_or(0),
-                e.progress.total.unwrap_or(0),
-                e.next_poll_in.as_secs_f64()
+                format!(
+                    "poll {}, next look in {:.2} s",
+                    e.polls,
+                    e.next_poll_in.as_secs_f64()
+                ),
             );
         })
         .run()
         .await?;
+    let calls = sim.counters().received("GET /jobs/{id}");
+    bar.update(total, "");
+    bar.finish(format!("done, {calls} status calls"));
     println!(
-        "  done: {total} items after {:.2} s, {} status calls",
+        "  done: {total} items after {:.2} s, {calls} status calls",
         waited.elapsed().as_secs_f64(),
-        sim.counters().received("GET /jobs/{id}")
     );
 
     let row = SummaryRow {
