@@ -103,6 +103,11 @@ impl Bar {
             None => format!("{pos} {}", self.unit),
         };
         let elapsed = self.bar.elapsed().as_secs_f64();
-        eprintln!("  {}: {count} {message} ({elapsed:.1} s)", self.label);
+        let message = if message.is_empty() {
+            String::new()
+        } else {
+            format!(" {message}")
+        };
+        eprintln!("  {}: {count}{message} ({elapsed:.1} s)", self.label);
     }
 }

@@ -110,6 +110,9 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     println!("  job {} (feed cursor {})", job.token(), job.cursor());
     let bar = Bar::new("delete", None, "records");
     let report = client.wait(&job).on_progress(deleting(&bar)).run().await?;
+    let total = report.total.unwrap_or(0);
+    bar.set_len(total);
+    bar.update(total, "");
     bar.finish(report.status.as_str().to_owned());
     let deleted = unicat.deleted_records().len() as u64;
     println!(
@@ -224,6 +227,9 @@ async fn against_unicat() -> DynResult<SummaryRow> {
             jobs = 1;
             let bar = Bar::new("delete", None, "records");
             let report = client.wait(&job).on_progress(deleting(&bar)).run().await?;
+            let total = report.total.unwrap_or(0);
+            bar.set_len(total);
+            bar.update(total, "");
             bar.finish(report.status.as_str().to_owned());
             println!(
                 "  {}: {} records deleted",
