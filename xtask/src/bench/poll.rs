@@ -18,18 +18,19 @@
 //! job times of 10 s to 10 min) show it. `eta0` is the default as it was before predictions could
 //! lengthen a delay.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use bulk_common::poll::{Job, JobFailure, JobState, PollPolicy, Progress, Wait};
-use bulk_common::{HttpClient, Method, Result};
-use serde::Deserialize;
+use bulk_common::poll::{Job, JobState, PollPolicy, Wait};
+use bulk_common::{HttpClient, Method};
 use tokio::time::Instant;
+use vendor_sim::SimHandle;
 
 use super::Row;
 use crate::DynResult;
+use crate::demo::generic::GenericJob;
 
 const ITEMS: u64 = 10_000;
+const STATUS_ROUTE: &str = "GET /jobs/{id}";
 const JOBS: [(Duration, &str); 2] = [
     (Duration::from_secs(30), "30s"),
     (Duration::from_secs(600), "600s"),
@@ -70,7 +71,7 @@ impl Waiter {
 /// What one wait measured.
 struct Measured {
     delay: Duration,
-    calls: u32,
+    calls: u64,
 }
 
 async fn measure_all() -> DynResult<Vec<Row>> {
@@ -108,7 +109,7 @@ async fn measure_all() -> DynResult<Vec<Row>> {
     let mut rows = Vec::new();
     for (job_time, label) in JOBS {
         let target_delay = (job_time.as_secs_f64() * 0.1).max(1.0);
-        let fixed = measure(&client, &Waiter::Fixed, job_time, false).await?;
+        let fixed = measure(&sim, &client, &Waiter::Fixed, job_time, false).await?;
         rows.push(Row::info(
             "poll",
             &format!("fixed_{label}_delay"),
@@ -118,12 +119,12 @@ async fn measure_all() -> DynResult<Vec<Row>> {
         rows.push(Row::info(
             "poll",
             &format!("fixed_{label}_calls"),
-            fixed.calls.into(),
+            fixed.calls as f64,
             "calls",
         ));
         for waiter in &waiters {
             for progress in [true, false] {
-                let m = measure(&client, waiter, job_time, progress).await?;
+                let m = measure(&sim, &client, waiter, job_time, progress).await?;
                 let kind = if progress { "prog" } else { "noprog" };
                 let name = format!("{}_{kind}_{label}", waiter.name());
                 rows.push(Row::target(
@@ -141,13 +142,13 @@ async fn measure_all() -> DynResult<Vec<Row>> {
                     Row::target(
                         "poll",
                         &calls,
-                        m.calls.into(),
+                        m.calls as f64,
                         "calls",
                         &format!("< {}", fixed.calls),
                         m.calls < fixed.calls,
                     )
                 } else {
-                    Row::info("poll", &calls, m.calls.into(), "calls")
+                    Row::info("poll", &calls, m.calls as f64, "calls")
                 });
             }
         }
@@ -161,7 +162,7 @@ async fn measure_all() -> DynResult<Vec<Row>> {
             }
             let mut worst: f64 = 0.0;
             for t in (10..=600).step_by(10) {
-                let m = measure(&client, waiter, Duration::from_secs(t), progress).await?;
+                let m = measure(&sim, &client, waiter, Duration::from_secs(t), progress).await?;
                 worst = worst.max(m.delay.as_secs_f64() / t as f64 * 100.0);
             }
             let kind = match (waiter, progress) {
@@ -188,11 +189,13 @@ fn secs(d: Duration) -> f64 {
 /// Creates a job of `job_time` on the simulator, waits for it with `waiter`, and measures how
 /// long after its finish the waiter learnt of it, and how many status calls that took.
 async fn measure(
+    sim: &SimHandle,
     client: &HttpClient,
     waiter: &Waiter,
     job_time: Duration,
     progress: bool,
 ) -> DynResult<Measured> {
+    let calls_before = sim.counters().received(STATUS_ROUTE);
     let submitted = Instant::now();
     let created: serde_json::Value = client
         .request(Method::Post, "/jobs")
@@ -203,11 +206,10 @@ async fn measure(
         .send()
         .await?
         .json()?;
-    let job = SimJob {
+    let job = GenericJob {
         client: client.clone(),
         id: created["id"].as_str().unwrap_or_default().to_owned(),
         progress,
-        calls: AtomicU32::new(0),
     };
     match waiter {
         Waiter::Driver(_, policy) => {
@@ -222,51 +224,6 @@ async fn measure(
     }
     Ok(Measured {
         delay: Instant::now().saturating_duration_since(submitted + job_time),
-        calls: job.calls.load(Ordering::Relaxed),
+        calls: sim.counters().received(STATUS_ROUTE) - calls_before,
     })
-}
-
-/// A job on the generic simulator that reports progress, or hides it.
-struct SimJob {
-    client: HttpClient,
-    id: String,
-    progress: bool,
-    calls: AtomicU32,
-}
-
-#[derive(Deserialize)]
-struct Status {
-    status: String,
-    total: u64,
-    remaining: u64,
-    error: Option<String>,
-}
-
-impl Job for SimJob {
-    type Output = u64;
-
-    async fn poll(&self) -> Result<JobState<u64>> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let s: Status = self
-            .client
-            .request(Method::Get, format!("/jobs/{}", self.id))
-            .send()
-            .await?
-            .json()?;
-        Ok(match s.status.as_str() {
-            "done" => JobState::Done(s.total),
-            "failed" => JobState::Failed(JobFailure::new(s.error.unwrap_or_default())),
-            other if self.progress => JobState::Pending(
-                Progress::new()
-                    .total(s.total)
-                    .remaining(s.remaining)
-                    .status(other),
-            ),
-            other => JobState::Pending(Progress::new().status(other)),
-        })
-    }
-
-    fn describe(&self) -> String {
-        self.id.clone()
-    }
 }

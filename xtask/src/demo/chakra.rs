@@ -222,12 +222,7 @@ fn uploading(bar: &Bar) -> impl Fn(&BulkProgress) + Send + Sync + 'static {
 /// update of the items in `CHAKRA_DEMO_UPDATES`.
 async fn against_vendor(started: Instant) -> DynResult<SummaryRow> {
     let client = Client::from_env()?;
-    let host = client
-        .base_url()
-        .as_url()
-        .host_str()
-        .unwrap_or("vendor")
-        .to_owned();
+    let host = super::host(client.base_url());
     let write = super::live_write();
     let Ok(procedure) = std::env::var("CHAKRA_DEMO_PROCEDURE") else {
         super::announce(

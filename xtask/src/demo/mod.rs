@@ -3,7 +3,7 @@
 //! vendor), and reports one row of the closing summary table.
 
 pub(crate) mod chakra;
-mod generic;
+pub(crate) mod generic;
 mod progress;
 mod unicat;
 mod zefort;
@@ -42,6 +42,11 @@ pub(crate) fn live(vars: &[&str]) -> bool {
 /// Whether `BULK_DEMO_LIVE_WRITE=1`: only then may a section change data at a vendor.
 pub(crate) fn live_write() -> bool {
     std::env::var("BULK_DEMO_LIVE_WRITE").is_ok_and(|v| v == "1")
+}
+
+/// The host of a vendor client's base URL, for the summary table.
+pub(crate) fn host(url: &bulk_common::BaseUrl) -> String {
+    url.as_url().host_str().unwrap_or("vendor").to_owned()
 }
 
 /// Says what a section runs against, in the same words for every section.

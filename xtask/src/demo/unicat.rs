@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use unicat_api::{
-    Children, Client, ErrorKind, Filter, HttpOptions, PollEvent, PollPolicy, RecordSelection,
-    RetryPolicy, Search, SecretString,
+    Children, Client, ErrorKind, Filter, HttpOptions, JobHandle, JobReport, PollPolicy,
+    RecordSelection, RetryPolicy, Search, SecretString,
 };
 use vendor_sim::unicat::UnicatConfig;
 use vendor_sim::{Fault, FaultRule, SimBuilder};
@@ -108,12 +108,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         );
     let job = client.records().delete(&selection).await?;
     println!("  job {} (feed cursor {})", job.token(), job.cursor());
-    let bar = Bar::new("delete", None, "records");
-    let report = client.wait(&job).on_progress(deleting(&bar)).run().await?;
-    let total = report.total.unwrap_or(0);
-    bar.set_len(total);
-    bar.update(total, "");
-    bar.finish(report.status.as_str().to_owned());
+    let report = wait_for_delete(&client, &job).await?;
     let deleted = unicat.deleted_records().len() as u64;
     println!(
         "  {}: {} items; the simulator's trash now holds {deleted} records",
@@ -172,19 +167,29 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     Ok(row)
 }
 
-/// Shows a job's progress, as the sync feed reports it, on `bar`.
-fn deleting(bar: &Bar) -> impl Fn(&PollEvent) + Send + Sync + 'static {
-    let bar = bar.clone();
-    move |e| {
-        let p = &e.progress;
-        if let Some(total) = p.total {
-            bar.set_len(total);
-        }
-        bar.update(
-            p.done().unwrap_or(0),
-            p.status.as_deref().unwrap_or("?").to_owned(),
-        );
-    }
+/// Waits for a delete job, showing its progress as the sync feed reports it on a bar.
+async fn wait_for_delete(client: &Client, job: &JobHandle) -> DynResult<JobReport> {
+    let bar = Bar::new("delete", None, "records");
+    let events = bar.clone();
+    let report = client
+        .wait(job)
+        .on_progress(move |e| {
+            let p = &e.progress;
+            if let Some(total) = p.total {
+                events.set_len(total);
+            }
+            events.update(
+                p.done().unwrap_or(0),
+                p.status.as_deref().unwrap_or("?").to_owned(),
+            );
+        })
+        .run()
+        .await?;
+    let total = report.total.unwrap_or(0);
+    bar.set_len(total);
+    bar.update(total, "");
+    bar.finish(report.status.as_str().to_owned());
+    Ok(report)
 }
 
 /// Against Unicat: log in, read the feed cursor, and (with `UNICAT_DEMO_SELECTION` naming a
@@ -225,12 +230,7 @@ async fn against_unicat() -> DynResult<SummaryRow> {
         if write {
             let job = client.records().delete(&selection).await?;
             jobs = 1;
-            let bar = Bar::new("delete", None, "records");
-            let report = client.wait(&job).on_progress(deleting(&bar)).run().await?;
-            let total = report.total.unwrap_or(0);
-            bar.set_len(total);
-            bar.update(total, "");
-            bar.finish(report.status.as_str().to_owned());
+            let report = wait_for_delete(&client, &job).await?;
             println!(
                 "  {}: {} records deleted",
                 report.status.as_str(),

@@ -172,12 +172,7 @@ fn waiting(bar: &Bar) -> impl Fn(&PollEvent) + Send + Sync + 'static {
 async fn against_vendor() -> DynResult<SummaryRow> {
     let started = Instant::now();
     let client = Client::from_env()?;
-    let host = client
-        .base_url()
-        .as_url()
-        .host_str()
-        .unwrap_or("vendor")
-        .to_owned();
+    let host = super::host(client.base_url());
     let write = super::live_write();
     super::announce(
         &format!("{host} (ZEFORT_API_KEY is set)"),
