@@ -1,6 +1,7 @@
 //! Workspace automation, run as `cargo xtask <command>`:
 //!
-//! - `ci`: formatting, lints, tests and docs, exactly as CI runs them;
+//! - `ci`: formatting, lints, tests, docs, feature, MSRV and package checks, exactly as CI
+//!   runs them;
 //! - `demo`: the main job, against the embedded simulators;
 //! - `sim`: serve the simulators on loopback and print their URLs;
 //! - `bench [NAME]`: benchmarks, printed as a table and written to `target/bench/results.json`.
@@ -9,6 +10,7 @@
 
 mod bench;
 mod demo;
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -19,7 +21,7 @@ type DynResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci            cargo fmt --check, clippy -D warnings, tests, docs (what CI runs)
+  ci            fmt --check, clippy -D warnings, tests, docs, feature/MSRV/package checks (what CI runs)
   demo          the main job against the embedded simulators
   sim [--port N]  serve the simulators on loopback until Ctrl-C
   bench [NAME]  run benchmarks (all, or NAME: overhead, chakra, zoho, poll); writes target/bench/results.json";
@@ -125,6 +127,9 @@ fn ci() -> DynResult {
                     .env("RUSTDOCFLAGS", "-D warnings"),
             )?,
         ),
+        ("features", release::features()?),
+        ("msrv", release::msrv()?),
+        ("package", release::package()?),
     ];
     println!(
         "\nci: all steps passed in {:.1} s",

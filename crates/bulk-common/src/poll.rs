@@ -28,7 +28,7 @@
 //! let policy = PollPolicy::default().deadline(Some(Duration::from_secs(600)));
 //! let out = Wait::new(&job)
 //!     .policy(policy)
-//!     .on_event(|e| eprintln!("{:?} after {} polls", e.progress.remaining, e.polls))
+//!     .on_progress(|e| eprintln!("{:?} after {} polls", e.progress.remaining, e.polls))
 //!     .run()
 //!     .await?;
 //! assert_eq!(out, "finished");
@@ -327,7 +327,7 @@ impl<'a, J: Job> Wait<'a, J> {
     }
 
     /// Called after each look at a pending job, in order.
-    pub fn on_event(mut self, observer: impl Fn(&PollEvent) + Send + Sync + 'static) -> Self {
+    pub fn on_progress(mut self, observer: impl Fn(&PollEvent) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(observer));
         self
     }

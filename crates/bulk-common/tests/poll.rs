@@ -167,7 +167,7 @@ async fn progress_events_arrive_in_order() -> TestResult {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     Wait::new(&job)
-        .on_event(move |e| sink.lock().unwrap().push((e.polls, e.progress.remaining)))
+        .on_progress(move |e| sink.lock().unwrap().push((e.polls, e.progress.remaining)))
         .run()
         .await?;
     let events = events.lock().unwrap().clone();

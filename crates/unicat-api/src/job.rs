@@ -520,7 +520,7 @@ impl JobWait {
         }
         if let Some(o) = &self.observer {
             let o = o.clone();
-            wait = wait.on_event(move |e| o(e));
+            wait = wait.on_progress(move |e| o(e));
         }
         let feed = self.tracked.feed.clone();
         let token = self.tracked.handle.token.clone();

@@ -188,7 +188,7 @@ impl Client {
         }
         if let Some(observer) = &options.on_progress {
             let observer = observer.clone();
-            wait = wait.on_event(move |e| observer(e));
+            wait = wait.on_progress(move |e| observer(e));
         }
         let task = wait.run().await?;
         if !options.acknowledge || task.frontend_status == crate::FrontendStatus::Done {

@@ -89,7 +89,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("--out must end in .csv or .jsonl, not {other}").into()),
     };
     let started = Instant::now();
-    let opts = ExportOptions::new().on_event(|e| match e {
+    let opts = ExportOptions::new().on_progress(|e| match e {
         ExportEvent::JobCreated(job) => eprintln!("job {} created", job.id),
         ExportEvent::JobPending { job, status, polls } => {
             eprintln!("job {}: {status} (look {polls})", job.id)

@@ -57,7 +57,7 @@ pub struct ExportCheckpoint {
     pub rows_delivered: u64,
 }
 
-/// Progress of an export, as reported to [`ExportOptions::on_event`].
+/// Progress of an export, as reported to [`ExportOptions::on_progress`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ExportEvent<'a> {
@@ -91,14 +91,14 @@ type Observer = Arc<dyn Fn(&ExportEvent<'_>) + Send + Sync>;
 #[derive(Clone, Default)]
 #[must_use]
 pub struct ExportOptions {
-    on_event: Option<Observer>,
+    on_progress: Option<Observer>,
     cancel: Option<CancellationToken>,
 }
 
 impl fmt::Debug for ExportOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExportOptions")
-            .field("on_event", &self.on_event.is_some())
+            .field("on_progress", &self.on_progress.is_some())
             .field("cancel", &self.cancel)
             .finish()
     }
@@ -111,8 +111,8 @@ impl ExportOptions {
     }
 
     /// Called with progress events and checkpoints.
-    pub fn on_event(mut self, f: impl Fn(&ExportEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.on_event = Some(Arc::new(f));
+    pub fn on_progress(mut self, f: impl Fn(&ExportEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(f));
         self
     }
 
@@ -185,7 +185,7 @@ impl Drop for Prefetch {
 
 impl State {
     fn emit(&self, event: ExportEvent<'_>) {
-        if let Some(f) = &self.opts.on_event {
+        if let Some(f) = &self.opts.on_progress {
             f(&event);
         }
     }
@@ -338,9 +338,9 @@ async fn fetch(
     if let Some(cancel) = &opts.cancel {
         wait = wait.cancel_on(cancel.clone());
     }
-    if let Some(f) = opts.on_event.clone() {
+    if let Some(f) = opts.on_progress.clone() {
         let handle = job.clone();
-        wait = wait.on_event(move |e| {
+        wait = wait.on_progress(move |e| {
             f(&ExportEvent::JobPending {
                 job: &handle,
                 status: e

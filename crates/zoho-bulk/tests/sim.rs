@@ -123,7 +123,7 @@ async fn an_export_survives_throttling_errors_a_truncated_zip_and_token_expiry()
     .await;
     let client = client_for(&sim, &cfg).build()?;
     let expire = zoho.clone();
-    let opts = ExportOptions::new().on_event(move |e| {
+    let opts = ExportOptions::new().on_progress(move |e| {
         if let ExportEvent::JobDownloaded { .. } = e {
             expire.expire_tokens();
         }
@@ -270,7 +270,7 @@ async fn an_export_resumes_from_a_checkpoint_without_a_new_first_job() -> TestRe
     let mut export = first.export_with(
         BIG,
         ReadQuery::new(),
-        ExportOptions::new().on_event(move |e| {
+        ExportOptions::new().on_progress(move |e| {
             if let ExportEvent::Checkpoint(c) = e {
                 sink.lock().unwrap().push((*c).clone());
             }

@@ -143,7 +143,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let events = bar.clone();
     let total = Wait::new(&job)
         .policy(policy)
-        .on_event(move |e| {
+        .on_progress(move |e| {
             events.update(
                 e.progress.done().unwrap_or(0),
                 format!(

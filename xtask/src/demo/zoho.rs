@@ -61,7 +61,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let expire = zoho.clone();
     let expired = std::sync::atomic::AtomicBool::new(false);
     let bar = Bar::new("rows", Some(0), "rows");
-    let opts = ExportOptions::new().on_event({
+    let opts = ExportOptions::new().on_progress({
         let bar = bar.clone();
         move |e| {
             show_event(&bar, e);
@@ -163,7 +163,7 @@ async fn live(started: Instant) -> DynResult<SummaryRow> {
     );
     let bar = Bar::new("rows", Some(0), "rows");
     let jobs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let opts = ExportOptions::new().on_event({
+    let opts = ExportOptions::new().on_progress({
         let bar = bar.clone();
         let jobs = jobs.clone();
         move |e| {
