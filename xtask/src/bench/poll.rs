@@ -85,20 +85,17 @@ async fn measure_all() -> DynResult<Vec<Row>> {
         .build()?;
     let long_deadline = Some(Duration::from_secs(4 * 3600));
     let waiters = [
-        Waiter::Driver(
-            "common",
-            PollPolicy::default().deadline(long_deadline.clone()),
-        ),
+        Waiter::Driver("common", PollPolicy::default().deadline(long_deadline)),
         // The default as it was before predictions could lengthen a delay.
         Waiter::Driver(
             "eta0",
             PollPolicy::default()
                 .eta_lookahead(0.0)
-                .deadline(long_deadline.clone()),
+                .deadline(long_deadline),
         ),
         Waiter::Driver(
             "zoho",
-            zoho_bulk::default_poll_policy().deadline(long_deadline.clone()),
+            zoho_bulk::default_poll_policy().deadline(long_deadline),
         ),
         Waiter::Driver(
             "chakra",

@@ -131,7 +131,7 @@ async fn count_rows(
     let mut n = 0u64;
     while rows.try_next().await?.is_some() {
         n += 1;
-        if n % 1000 == 0 {
+        if n.is_multiple_of(1000) {
             bar.update(n, "");
         }
     }
