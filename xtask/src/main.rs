@@ -24,7 +24,7 @@ commands:
   ci            fmt --check, clippy -D warnings, tests, docs, feature/MSRV/package checks (what CI runs)
   demo          the main job against the embedded simulators
   sim [--port N]  serve the simulators on loopback until Ctrl-C
-  bench [NAME]  run benchmarks (all, or NAME: overhead, zoho); writes target/bench/results.json";
+  bench [NAME]  run benchmarks (all, or NAME: overhead, chakra, zoho, poll); writes target/bench/results.json";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -203,6 +203,83 @@ async fn with_progress_it_looks_again_no_later_than_the_estimated_finish() -> Te
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_long_job_with_progress_is_looked_at_a_few_times_and_noticed_at_once() -> TestResult {
+    // Growing delays alone would look about 27 times (every 30 s after the first minute).
+    let job = TimedJob::new(Duration::from_secs(600), 10_000);
+    Wait::new(&job).run().await?;
+    let looks = job.looks();
+    let last = *looks.last().unwrap();
+    assert!(
+        last >= Duration::from_secs(600) && last <= Duration::from_secs(601),
+        "{:?}",
+        secs(&looks)
+    );
+    assert!(looks.len() <= 8, "{:?}", secs(&looks));
+    // A lookahead of 0 restores growing delays that predictions can only shorten.
+    let job = TimedJob::new(Duration::from_secs(600), 10_000);
+    Wait::new(&job)
+        .policy(PollPolicy::default().eta_lookahead(0.0))
+        .run()
+        .await?;
+    assert!(job.looks().len() >= 20, "{:?}", secs(&job.looks()));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn time_spent_queued_does_not_slow_the_prediction() -> TestResult {
+    /// Queued (nothing done) for 60 s, then 1,000 items in 60 s.
+    struct Queued(Instant, Mutex<Vec<Duration>>);
+    impl Job for Queued {
+        type Output = ();
+        async fn poll(&self) -> Result<JobState<()>> {
+            let t = self.0.elapsed();
+            self.1.lock().unwrap().push(t);
+            let working = t.saturating_sub(Duration::from_secs(60)).as_secs_f64();
+            if working >= 60.0 {
+                return Ok(JobState::Done(()));
+            }
+            let remaining = 1000 - (working / 60.0 * 1000.0) as u64;
+            Ok(JobState::Pending(
+                Progress::new().total(1000).remaining(remaining),
+            ))
+        }
+    }
+    let job = Queued(Instant::now(), Mutex::default());
+    Wait::new(&job).run().await?;
+    let last = *job.1.lock().unwrap().last().unwrap();
+    // Counting the queued minute as work would predict 227 s more at 75 s, and look at 225 s.
+    assert!(
+        last <= Duration::from_secs(130),
+        "finished at 120 s, noticed at {last:?}; looks {:?}",
+        secs(&job.1.lock().unwrap())
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn absurd_counts_from_the_vendor_do_not_break_the_wait() -> TestResult {
+    struct Absurd(Mutex<u64>);
+    impl Job for Absurd {
+        type Output = ();
+        async fn poll(&self) -> Result<JobState<()>> {
+            let mut n = self.0.lock().unwrap();
+            *n += 1;
+            Ok(match *n {
+                1 => JobState::Pending(Progress::new().total(u64::MAX).remaining(u64::MAX - 1)),
+                2 => JobState::Pending(Progress::new().total(u64::MAX).remaining(u64::MAX - 2)),
+                _ => JobState::Done(()),
+            })
+        }
+    }
+    let policy = PollPolicy::default().eta_lookahead(f64::INFINITY);
+    Wait::new(&Absurd(Mutex::new(0)))
+        .policy(policy)
+        .run()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_vendor_hint_sets_the_next_look() -> TestResult {
     struct Hinted(Mutex<u32>);
     impl Job for Hinted {

@@ -106,6 +106,15 @@ impl fmt::Debug for ClientBuilder {
     }
 }
 
+/// The default poll policy of Zoho jobs: first look after 2 s, growing ×1.5 up to 30 s, a
+/// two-hour deadline.
+pub fn default_poll_policy() -> PollPolicy {
+    PollPolicy::default()
+        .first_delay(Duration::from_secs(2))
+        .max_delay(Duration::from_secs(30))
+        .deadline(Some(Duration::from_secs(2 * 3600)))
+}
+
 impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
@@ -122,10 +131,7 @@ impl Default for ClientBuilder {
             read_source: None,
             store: None,
             http: HttpOptions::default(),
-            poll: PollPolicy::default()
-                .first_delay(Duration::from_secs(2))
-                .max_delay(Duration::from_secs(30))
-                .deadline(Some(Duration::from_secs(2 * 3600))),
+            poll: default_poll_policy(),
             refresh_limit: Some(RefreshRateLimit {
                 max: 10,
                 per: Duration::from_secs(600),
@@ -435,13 +441,19 @@ fn details(reply: &Response) -> Result<JobDetails> {
     // serde's derive would also read a struct from a JSON array (`{"details": [[0]]}` as job
     // "0"); Zoho's details are always an object.
     let value: serde_json::Value = reply.json()?;
-    if !value.get("details").is_some_and(serde_json::Value::is_object) {
+    if !value
+        .get("details")
+        .is_some_and(serde_json::Value::is_object)
+    {
         return Err(missing());
     }
     let env: Envelope = serde_json::from_value(value).map_err(|e| {
-        Error::new(ErrorKind::Decode, "Zoho's job details are not as documented")
-            .with_body(reply.body())
-            .with_source(e)
+        Error::new(
+            ErrorKind::Decode,
+            "Zoho's job details are not as documented",
+        )
+        .with_body(reply.body())
+        .with_source(e)
     })?;
     env.details.ok_or_else(missing)
 }

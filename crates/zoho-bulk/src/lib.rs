@@ -66,7 +66,7 @@ pub use bulk_common::{
     CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
     RetryEvent, RetryPolicy, SecretString,
 };
-pub use client::{Client, ClientBuilder, Download};
+pub use client::{Client, ClientBuilder, Download, default_poll_policy};
 pub use dc::DataCentre;
 pub use export::{Export, ExportCheckpoint, ExportEvent, ExportOptions, NextStep};
 pub use job::{JobHandle, ReadJob};

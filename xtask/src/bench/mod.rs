@@ -57,6 +57,7 @@ impl Row {
 
 mod chakra;
 mod overhead;
+mod poll;
 pub(crate) mod zoho;
 
 /// The benchmarks: a name for `cargo xtask bench NAME`, and what runs it. A vendor crate adds
@@ -65,6 +66,7 @@ const BENCHES: &[(&str, StartBench)] = &[
     ("overhead", || Box::pin(overhead::run())),
     ("chakra", || Box::pin(chakra::run())),
     ("zoho", || Box::pin(zoho::run())),
+    ("poll", || Box::pin(poll::run())),
 ];
 
 type StartBench = fn() -> Pin<Box<dyn Future<Output = DynResult<Vec<Row>>>>>;

@@ -1,19 +1,23 @@
 //! The ChakraHQ section: a bulk update of 5,000 processes with some unknown and invalid items,
 //! against the embedded simulator with a per-request cap (413, chunks halved), throttling,
 //! server errors while polling and one connection reset after a chunk was applied (an ambiguous
-//! outcome, reconciled by reading back). With `CHAKRA_TOKEN` and `CHAKRA_DEMO_PROCEDURE` set,
-//! it only reads from the real vendor (a first page of processes).
+//! outcome, reconciled by reading back). With `CHAKRA_TOKEN` set it runs against ChakraHQ
+//! instead: read-only (a first page of the processes of `CHAKRA_DEMO_PROCEDURE`), or with
+//! `BULK_DEMO_LIVE_WRITE=1` also a bulk update of the items in the JSON Lines file
+//! `CHAKRA_DEMO_UPDATES` (one update a line, in the API's wire shape).
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chakra_api::{Client, Outcome, ProcessUpdate, Query, SecretString, default_poll_policy};
+use chakra_api::{
+    BulkProgress, Client, Outcome, ProcessUpdate, Query, SecretString, default_poll_policy,
+};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use vendor_sim::chakra::{ChakraConfig, ProcedureSpec};
 use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
 
 use super::SummaryRow;
+use super::progress::Bar;
 use crate::DynResult;
 
 /// The token the simulator accepts.
@@ -38,11 +42,8 @@ pub(crate) async fn serve(addr: std::net::SocketAddr) -> DynResult<SimHandle> {
 
 pub(crate) async fn run() -> DynResult<SummaryRow> {
     let started = Instant::now();
-    if std::env::var_os("CHAKRA_TOKEN").is_some() {
-        if let Ok(procedure) = std::env::var("CHAKRA_DEMO_PROCEDURE") {
-            return read_only(&procedure, started).await;
-        }
-        println!("note: CHAKRA_TOKEN is set but CHAKRA_DEMO_PROCEDURE is not; using the simulator");
+    if super::live(&["CHAKRA_TOKEN"]) {
+        return against_vendor(started).await;
     }
     let cfg = ChakraConfig {
         max_items_per_request: 600,
@@ -73,9 +74,9 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     for i in 0..PROCESSES {
         chakra.add_process("lead", json!({"lead_id": format!("L-{i}"), "city": "Pune"}));
     }
-    println!(
-        "simulator: {} (lead: {PROCESSES} processes, at most 600 items per request)",
-        sim.base_url()
+    super::announce(
+        &format!("simulator {}", sim.base_url()),
+        &format!("lead: {PROCESSES} processes, at most 600 items per request"),
     );
     let client = Client::builder()
         .base_url(sim.base_url())
@@ -100,22 +101,14 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
                 .assigned_to("asha")
         }
     });
-    let last = Mutex::new(0u64);
+    let bar = Bar::new("update", Some(PROCESSES as u64), "items");
     let report = client
         .bulk_update("lead")
         .poll_policy(default_poll_policy().first_delay(Duration::from_millis(200)))
-        .on_progress(move |p| {
-            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-            if p.finished >= *last + 1000 || p.finished == p.read && p.finished > *last {
-                *last = p.finished;
-                println!(
-                    "  progress: sent {:>5}, finished {:>5} (ok {}, failed {}, unknown {}), chunk size {}",
-                    p.sent, p.finished, p.succeeded, p.failed, p.unknown, p.chunk_size
-                );
-            }
-        })
+        .on_progress(uploading(&bar))
         .run(updates)
         .await?;
+    bar.finish(format!("{} jobs", report.jobs().len()));
     println!(
         "report: {} items, {} applied, {} errors, {} invalid, {} unknown, {} jobs",
         report.total(),
@@ -211,23 +204,87 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     Ok(row)
 }
 
-async fn read_only(procedure: &str, started: Instant) -> DynResult<SummaryRow> {
+/// Shows a bulk update's progress on `bar`: items finished, and those sent.
+fn uploading(bar: &Bar) -> impl Fn(&BulkProgress) + Send + Sync + 'static {
+    let bar = bar.clone();
+    move |p| {
+        bar.update(
+            p.finished,
+            format!(
+                "sent {}, ok {}, failed {}, unknown {}, chunk size {}",
+                p.sent, p.succeeded, p.failed, p.unknown, p.chunk_size
+            ),
+        );
+    }
+}
+
+/// Against ChakraHQ: a first page of processes, and only with `BULK_DEMO_LIVE_WRITE=1` a bulk
+/// update of the items in `CHAKRA_DEMO_UPDATES`.
+async fn against_vendor(started: Instant) -> DynResult<SummaryRow> {
     let client = Client::from_env()?;
-    println!("reading from {} (read-only)", client.base_url().as_url());
+    let host = super::host(client.base_url());
+    let write = super::live_write();
+    let Ok(procedure) = std::env::var("CHAKRA_DEMO_PROCEDURE") else {
+        super::announce(
+            &format!("{host} (CHAKRA_TOKEN is set)"),
+            "set CHAKRA_DEMO_PROCEDURE to a procedure's name to read its processes; skipped",
+        );
+        return Ok(SummaryRow {
+            vendor: "chakra",
+            against: format!("{host} (skipped)"),
+            items: 0,
+            jobs: 0,
+            retries: 0,
+            time: started.elapsed(),
+        });
+    };
+    let updates = std::env::var_os("CHAKRA_DEMO_UPDATES").filter(|_| write);
+    super::announce(
+        &format!("{host} (CHAKRA_TOKEN is set)"),
+        if updates.is_some() {
+            "BULK_DEMO_LIVE_WRITE=1: the updates in CHAKRA_DEMO_UPDATES are applied"
+        } else {
+            "read-only; set BULK_DEMO_LIVE_WRITE=1 and CHAKRA_DEMO_UPDATES to run a bulk update"
+        },
+    );
     let (page, more) = client
-        .list_processes_page(procedure, &Query::new(), 0, 10)
+        .list_processes_page(&procedure, &Query::new(), 0, 10)
         .await?;
-    println!("  {} processes on the first page, more: {more}", page.len());
+    println!(
+        "  {procedure}: {} processes on the first page, more: {more}",
+        page.len()
+    );
+    let (mut items, mut jobs) = (page.len() as u64, 0);
+    if let Some(path) = updates {
+        let text = std::fs::read_to_string(&path)?;
+        let updates = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map(ProcessUpdate::from_wire))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bar = Bar::new("update", Some(updates.len() as u64), "items");
+        let report = client
+            .bulk_update(procedure)
+            .on_progress(uploading(&bar))
+            .run(updates)
+            .await?;
+        bar.finish(format!("{} jobs", report.jobs().len()));
+        println!(
+            "  {} applied, {} failed, {} unknown",
+            report.succeeded(),
+            report.failed().len(),
+            report.unknown_count()
+        );
+        items = report.total();
+        jobs = report.jobs().len() as u64;
+    } else {
+        println!("  nothing was changed");
+    }
     Ok(SummaryRow {
         vendor: "chakra",
-        against: client
-            .base_url()
-            .as_url()
-            .host_str()
-            .unwrap_or("vendor")
-            .to_owned(),
-        items: page.len() as u64,
-        jobs: 0,
+        against: host,
+        items,
+        jobs,
         retries: client.stats().retries,
         time: started.elapsed(),
     })

@@ -16,22 +16,13 @@ use vendor_sim::generic::GenericConfig;
 use vendor_sim::{Fault, FaultRule, SimBuilder};
 
 use super::SummaryRow;
+use super::progress::Bar;
 use crate::DynResult;
 
 const PRODUCT: &str = concat!("bulk-demo/", env!("CARGO_PKG_VERSION"));
 
 pub(crate) async fn run() -> DynResult<SummaryRow> {
     let started = Instant::now();
-    for var in [
-        "ZEFORT_API_KEY",
-        "ZOHO_REFRESH_TOKEN",
-        "CHAKRA_TOKEN",
-        "UNICAT_API_KEY",
-    ] {
-        if std::env::var_os(var).is_some() {
-            println!("note: {var} is set, but no vendor crate exists yet; using the simulator");
-        }
-    }
     let cfg = GenericConfig {
         token_ttl: Duration::from_secs(4),
         ..GenericConfig::default()
@@ -57,7 +48,10 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
                 .nth(1),
         );
     let (sim, generic) = vendor_sim::start_generic(builder, cfg.clone()).await?;
-    println!("simulator: {}", sim.base_url());
+    super::announce(
+        &format!("simulator {}", sim.base_url()),
+        "the shared machinery has no vendor",
+    );
 
     let retry = RetryPolicy::default()
         .initial_delay(Duration::from_millis(200))
@@ -136,31 +130,37 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         .send()
         .await?
         .json()?;
-    let job = DemoJob {
+    let job = GenericJob {
         id: created["id"].as_str().unwrap_or_default().to_owned(),
         client: client.clone(),
+        progress: true,
     };
     let policy = PollPolicy::default()
         .first_delay(Duration::from_millis(300))
         .deadline(Some(Duration::from_secs(30)));
     let waited = Instant::now();
+    let bar = Bar::new("job", Some(500), "items");
+    let events = bar.clone();
     let total = Wait::new(&job)
         .policy(policy)
-        .on_progress(|e| {
-            println!(
-                "  poll {:>2}: {:>3}/{} done, next look in {:.2} s",
-                e.polls,
+        .on_progress(move |e| {
+            events.update(
                 e.progress.done().unwrap_or(0),
-                e.progress.total.unwrap_or(0),
-                e.next_poll_in.as_secs_f64()
+                format!(
+                    "poll {}, next look in {:.2} s",
+                    e.polls,
+                    e.next_poll_in.as_secs_f64()
+                ),
             );
         })
         .run()
         .await?;
+    let calls = sim.counters().received("GET /jobs/{id}");
+    bar.update(total, "");
+    bar.finish(format!("done, {calls} status calls"));
     println!(
-        "  done: {total} items after {:.2} s, {} status calls",
+        "  done: {total} items after {:.2} s, {calls} status calls",
         waited.elapsed().as_secs_f64(),
-        sim.counters().received("GET /jobs/{id}")
     );
 
     let row = SummaryRow {
@@ -175,9 +175,12 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     Ok(row)
 }
 
-struct DemoJob {
-    id: String,
-    client: HttpClient,
+/// A job on the generic simulator (also the poll benchmark's).
+pub(crate) struct GenericJob {
+    pub(crate) id: String,
+    pub(crate) client: HttpClient,
+    /// Whether progress (total, remaining) is passed on; without it the driver cannot predict.
+    pub(crate) progress: bool,
 }
 
 #[derive(Deserialize)]
@@ -188,7 +191,7 @@ struct Status {
     error: Option<String>,
 }
 
-impl Job for DemoJob {
+impl Job for GenericJob {
     type Output = u64;
 
     async fn poll(&self) -> Result<JobState<u64>> {
@@ -201,12 +204,13 @@ impl Job for DemoJob {
         Ok(match s.status.as_str() {
             "done" => JobState::Done(s.total),
             "failed" => JobState::Failed(JobFailure::new(s.error.unwrap_or_default())),
-            other => JobState::Pending(
+            other if self.progress => JobState::Pending(
                 Progress::new()
                     .total(s.total)
                     .remaining(s.remaining)
                     .status(other),
             ),
+            other => JobState::Pending(Progress::new().status(other)),
         })
     }
 

@@ -3,7 +3,8 @@
 //! vendor), and reports one row of the closing summary table.
 
 pub(crate) mod chakra;
-mod generic;
+pub(crate) mod generic;
+mod progress;
 mod unicat;
 mod zefort;
 mod zoho;
@@ -29,6 +30,28 @@ pub(crate) struct SummaryRow {
     pub(crate) retries: u64,
     /// Wall time of the section.
     pub(crate) time: Duration,
+}
+
+/// Whether the vendor's credentials (the variables its client's `from_env` reads) are in the
+/// environment: then its section runs against the vendor.
+pub(crate) fn live(vars: &[&str]) -> bool {
+    vars.iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
+}
+
+/// Whether `BULK_DEMO_LIVE_WRITE=1`: only then may a section change data at a vendor.
+pub(crate) fn live_write() -> bool {
+    std::env::var("BULK_DEMO_LIVE_WRITE").is_ok_and(|v| v == "1")
+}
+
+/// The host of a vendor client's base URL, for the summary table.
+pub(crate) fn host(url: &bulk_common::BaseUrl) -> String {
+    url.as_url().host_str().unwrap_or("vendor").to_owned()
+}
+
+/// Says what a section runs against, in the same words for every section.
+pub(crate) fn announce(against: &str, what: &str) {
+    println!("against: {against} ({what})");
 }
 
 type StartSection = fn() -> Pin<Box<dyn Future<Output = DynResult<SummaryRow>>>>;

@@ -1,24 +1,25 @@
 //! The Unicat section: a bulk get over many short pages, a combined-selection bulk delete
 //! followed through the sync feed with progress, a rejected job, an ambiguous submission that
-//! is not re-sent, and JWT rotation, against the embedded simulator; or, with
-//! `UNICAT_API_KEY` and `UNICAT_PROJECT` set, a read-only run against Unicat itself.
+//! is not re-sent, and JWT rotation, against the embedded simulator; or, with `UNICAT_API_KEY`
+//! (and `UNICAT_PROJECT`) set, against Unicat itself: read-only, or with
+//! `BULK_DEMO_LIVE_WRITE=1` also a bulk delete of the selection in `UNICAT_DEMO_SELECTION`.
 
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use unicat_api::{
-    Children, Client, ErrorKind, Filter, HttpOptions, PollPolicy, RecordSelection, RetryPolicy,
-    Search, SecretString,
+    Children, Client, ErrorKind, Filter, HttpOptions, JobHandle, JobReport, PollPolicy,
+    RecordSelection, RetryPolicy, Search, SecretString,
 };
 use vendor_sim::unicat::UnicatConfig;
 use vendor_sim::{Fault, FaultRule, SimBuilder};
 
 use super::SummaryRow;
+use super::progress::Bar;
 use crate::DynResult;
 
 pub(crate) async fn run() -> DynResult<SummaryRow> {
-    if std::env::var_os("UNICAT_API_KEY").is_some() && std::env::var_os("UNICAT_PROJECT").is_some()
-    {
+    if super::live(&["UNICAT_API_KEY"]) {
         return against_unicat().await;
     }
     let started = Instant::now();
@@ -47,9 +48,9 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
                 .nth(3),
         );
     let (sim, unicat) = vendor_sim::unicat::start(builder, cfg.clone()).await?;
-    println!(
-        "simulator: {} (JWT rotated every 7 requests, old one dies at once)",
-        sim.base_url()
+    super::announce(
+        &format!("simulator {}", sim.base_url()),
+        "JWT rotated every 7 requests, old one dies at once",
     );
     let client = Client::builder()
         .project(cfg.project.clone())
@@ -107,19 +108,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         );
     let job = client.records().delete(&selection).await?;
     println!("  job {} (feed cursor {})", job.token(), job.cursor());
-    let report = client
-        .wait(&job)
-        .on_progress(|e| {
-            let p = &e.progress;
-            println!(
-                "  {:<10} {:>2}/{} done",
-                p.status.as_deref().unwrap_or("?"),
-                p.done().unwrap_or(0),
-                p.total.unwrap_or(0)
-            );
-        })
-        .run()
-        .await?;
+    let report = wait_for_delete(&client, &job).await?;
     let deleted = unicat.deleted_records().len() as u64;
     println!(
         "  {}: {} items; the simulator's trash now holds {deleted} records",
@@ -178,34 +167,85 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     Ok(row)
 }
 
-/// Read-only: log in, read the feed cursor, and (with `UNICAT_DEMO_SELECTION` naming a file
-/// holding a selection) count the selected records.
+/// Waits for a delete job, showing its progress as the sync feed reports it on a bar.
+async fn wait_for_delete(client: &Client, job: &JobHandle) -> DynResult<JobReport> {
+    let bar = Bar::new("delete", None, "records");
+    let events = bar.clone();
+    let report = client
+        .wait(job)
+        .on_progress(move |e| {
+            let p = &e.progress;
+            if let Some(total) = p.total {
+                events.set_len(total);
+            }
+            events.update(
+                p.done().unwrap_or(0),
+                p.status.as_deref().unwrap_or("?").to_owned(),
+            );
+        })
+        .run()
+        .await?;
+    let total = report.total.unwrap_or(0);
+    bar.set_len(total);
+    bar.update(total, "");
+    bar.finish(report.status.as_str().to_owned());
+    Ok(report)
+}
+
+/// Against Unicat: log in, read the feed cursor, and (with `UNICAT_DEMO_SELECTION` naming a
+/// file holding a selection) count the selected records; only with `BULK_DEMO_LIVE_WRITE=1`
+/// delete them too.
 async fn against_unicat() -> DynResult<SummaryRow> {
     let started = Instant::now();
     let client = Client::from_env()?;
-    println!(
-        "UNICAT_API_KEY is set: read-only run against project {}",
-        client.project()
+    let selection = std::env::var_os("UNICAT_DEMO_SELECTION");
+    let write = super::live_write() && selection.is_some();
+    super::announce(
+        &format!(
+            "Unicat project {} (UNICAT_API_KEY is set)",
+            client.project()
+        ),
+        if write {
+            "BULK_DEMO_LIVE_WRITE=1: the records of UNICAT_DEMO_SELECTION are deleted"
+        } else {
+            "read-only; set BULK_DEMO_LIVE_WRITE=1 and UNICAT_DEMO_SELECTION to run a bulk delete"
+        },
     );
     println!("  feed cursor: {}", client.cc_cursor().await?);
-    let mut items = 0;
-    if let Some(path) = std::env::var_os("UNICAT_DEMO_SELECTION") {
+    let (mut items, mut jobs) = (0, 0);
+    if let Some(path) = selection {
         let selection: RecordSelection = serde_json::from_str(&std::fs::read_to_string(path)?)?;
         let mut stream = client
             .records()
             .get(&selection)
             .page_size(500)
             .stream::<serde_json::Value>();
+        let bar = Bar::new("get", None, "records");
         while stream.try_next().await?.is_some() {
             items += 1;
+            bar.update(items, "");
         }
+        bar.finish("");
         println!("  {items} records in the selection");
+        if write {
+            let job = client.records().delete(&selection).await?;
+            jobs = 1;
+            let report = wait_for_delete(&client, &job).await?;
+            println!(
+                "  {}: {} records deleted",
+                report.status.as_str(),
+                report.total.unwrap_or(0)
+            );
+        }
+    }
+    if !write {
+        println!("  nothing was changed");
     }
     Ok(SummaryRow {
         vendor: "unicat",
-        against: "unicat.app".into(),
+        against: "unicat (live)".into(),
         items,
-        jobs: 0,
+        jobs,
         retries: client.stats().retries,
         time: started.elapsed(),
     })

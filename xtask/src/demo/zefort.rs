@@ -1,8 +1,8 @@
 //! The Zefort section: "set every contract tagged *contracts of service* to end on 2023-02-15 and
 //! mark it reviewed, then know when it is finished", against the embedded simulator with a
 //! throttle, a reply lost after the update was applied, and server errors while polling; then a
-//! task that fails. With `ZEFORT_API_KEY` in the environment it runs read-only calls against the
-//! vendor instead.
+//! task that fails. With `ZEFORT_API_KEY` in the environment it runs against the vendor instead:
+//! read-only calls, or with `BULK_DEMO_LIVE_WRITE=1` the bulk update itself.
 
 use std::time::{Duration, Instant};
 
@@ -10,17 +10,18 @@ use futures::{StreamExt, TryStreamExt};
 use vendor_sim::zefort::ZefortConfig;
 use vendor_sim::{Fault, FaultRule, SimBuilder};
 use zefort_api::{
-    BulkUpdate, Client, ContractQuery, ContractStatus, ErrorKind, HttpOptions, PollPolicy,
-    RetryPolicy, SecretString, Target, WaitOptions,
+    BulkUpdate, Client, ContractQuery, ContractStatus, ErrorKind, HttpOptions, PollEvent,
+    PollPolicy, RetryPolicy, SecretString, Target, WaitOptions,
 };
 
 use super::SummaryRow;
+use super::progress::Bar;
 use crate::DynResult;
 
 const TAG: &str = "contracts of service";
 
 pub(crate) async fn run() -> DynResult<SummaryRow> {
-    if std::env::var_os("ZEFORT_API_KEY").is_some() {
+    if super::live(&["ZEFORT_API_KEY"]) {
         return against_vendor().await;
     }
     let started = Instant::now();
@@ -49,7 +50,10 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let cfg = ZefortConfig::default();
     let (sim, zefort) = vendor_sim::zefort::start(builder, cfg.clone()).await?;
     let all = zefort.seed(120, TAG, 3);
-    println!("simulator: {} with {} contracts", sim.base_url(), all.len());
+    super::announce(
+        &format!("simulator {}", sim.base_url()),
+        &format!("{} contracts", all.len()),
+    );
 
     let retry = RetryPolicy::default()
         .initial_delay(Duration::from_millis(200))
@@ -79,24 +83,19 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let update = BulkUpdate::new(Target::search(query))
         .end_date("2023-02-15".parse()?)
         .status(ContractStatus::Done);
+    let bar = Bar::new("task", None, "looks");
     let options = WaitOptions::new()
         .policy(
             PollPolicy::default()
                 .first_delay(Duration::from_millis(300))
                 .deadline(Some(Duration::from_secs(30))),
         )
-        .on_progress(|e| {
-            println!(
-                "   {:>4.1} s: task {} {}",
-                e.elapsed.as_secs_f64(),
-                e.job,
-                e.progress.status.as_deref().unwrap_or("?")
-            );
-        });
+        .on_progress(waiting(&bar));
     // The first attempt is throttled and retried; the 429 is safe to repeat. The second reply
     // is lost after the server created the task: the client finds that task instead of
     // submitting again.
     let task = client.run_bulk_update(&update, &options).await?;
+    bar.finish(format!("task {}: {}", task.id, task.backend_status));
     let c = sim.counters();
     println!(
         "   task {}: backend_status={} frontend_status={} | POSTs received {}, tasks created {}",
@@ -153,13 +152,35 @@ fn quick_policy() -> PollPolicy {
         .deadline(Some(Duration::from_secs(30)))
 }
 
-/// Read-only calls against the vendor named by the environment.
+/// Shows each look at a task on `bar`.
+fn waiting(bar: &Bar) -> impl Fn(&PollEvent) + Send + Sync + 'static {
+    let bar = bar.clone();
+    move |e| {
+        bar.update(
+            e.polls.into(),
+            format!(
+                "task {} {}",
+                e.job,
+                e.progress.status.as_deref().unwrap_or("?")
+            ),
+        );
+    }
+}
+
+/// Against the vendor named by the environment: read-only calls, then (only with
+/// `BULK_DEMO_LIVE_WRITE=1`) the bulk update of the contracts tagged [`TAG`].
 async fn against_vendor() -> DynResult<SummaryRow> {
     let started = Instant::now();
     let client = Client::from_env()?;
-    println!(
-        "ZEFORT_API_KEY is set: read-only calls against {}",
-        client.base_url()
+    let host = super::host(client.base_url());
+    let write = super::live_write();
+    super::announce(
+        &format!("{host} (ZEFORT_API_KEY is set)"),
+        if write {
+            "BULK_DEMO_LIVE_WRITE=1: the bulk update runs for real"
+        } else {
+            "read-only; set BULK_DEMO_LIVE_WRITE=1 to run the bulk update"
+        },
     );
     let tasks = client.tasks_page(1, Some(10)).await?;
     println!(
@@ -170,23 +191,32 @@ async fn against_vendor() -> DynResult<SummaryRow> {
     for t in tasks.results.iter().take(5) {
         println!("  {} {} {}", t.id, t.backend_status, t.description);
     }
-    let query = ContractQuery::new().q_tags(TAG).minimal(true);
+    let query = ContractQuery::new().q_tags(TAG);
     let tagged = client
-        .search_contracts(&query, Some(100))
+        .search_contracts(&query.clone().minimal(true), Some(100))
         .take(1000)
         .try_fold(0u64, |n, _| async move { Ok(n + 1) })
         .await?;
-    println!("contracts tagged {TAG:?}: {tagged} (first 1000 at most); nothing was changed");
+    println!("contracts tagged {TAG:?}: {tagged} (first 1000 at most)");
+    let mut jobs = 0;
+    if write {
+        let update = BulkUpdate::new(Target::search(query))
+            .end_date("2023-02-15".parse()?)
+            .status(ContractStatus::Done);
+        let bar = Bar::new("task", None, "looks");
+        let task = client
+            .run_bulk_update(&update, &WaitOptions::new().on_progress(waiting(&bar)))
+            .await?;
+        bar.finish(format!("task {}: {}", task.id, task.backend_status));
+        jobs = 1;
+    } else {
+        println!("nothing was changed");
+    }
     Ok(SummaryRow {
         vendor: "zefort",
-        against: client
-            .base_url()
-            .as_url()
-            .host_str()
-            .unwrap_or("vendor")
-            .to_owned(),
+        against: host,
         items: tagged,
-        jobs: 0,
+        jobs,
         retries: client.stats().retries,
         time: started.elapsed(),
     })
