@@ -1,7 +1,7 @@
 //! `chakra`: 100,000 process updates streamed from a JSONL file into the ChakraHQ simulator with
 //! 50 ms added to every request.
 //!
-//! - The bulk update runs in a child process, the `bulk_update` example (release build), so its
+//! - The bulk update runs in a child process, the `update_processes` example (release build), so its
 //!   peak resident set (`VmHWM`, read by the child from `/proc/self/status` just before it
 //!   exits and printed in its summary line) is the client's alone; the simulator runs here. It
 //!   runs once over 10,000 and once over 100,000 lines: the ratio of the peaks shows whether
@@ -53,16 +53,16 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
             "-p",
             "chakra-api",
             "--example",
-            "bulk_update",
+            "update_processes",
         ])
         .status()?;
     if !status.success() {
-        return Err("building the bulk_update example failed".into());
+        return Err("building the update_processes example failed".into());
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
-    let exe = target.join("release").join("examples").join("bulk_update");
+    let exe = target.join("release").join("examples").join("update_processes");
     let dir = target.join("bench");
     std::fs::create_dir_all(&dir)?;
     let big = dir.join("chakra-100k.jsonl");
@@ -222,7 +222,7 @@ async fn child(exe: &Path, base: &str, file: &Path) -> DynResult<ChildRun> {
     let output = tokio::task::spawn_blocking(move || cmd.output()).await??;
     if !output.status.success() {
         return Err(format!(
-            "bulk_update failed ({}): {}",
+            "update_processes failed ({}): {}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         )
