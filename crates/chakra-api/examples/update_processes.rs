@@ -40,7 +40,7 @@ type DynResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 async fn main() -> DynResult {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [procedure, file] = args.as_slice() else {
-        eprintln!("usage: bulk_update <procedure> <updates.jsonl|updates.csv>");
+        eprintln!("usage: update_processes <procedure> <updates.jsonl|updates.csv>");
         std::process::exit(2);
     };
     let client = Client::from_env()?;
