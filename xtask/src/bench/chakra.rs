@@ -62,7 +62,10 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
-    let exe = target.join("release").join("examples").join("update_processes");
+    let exe = target
+        .join("release")
+        .join("examples")
+        .join("update_processes");
     let dir = target.join("bench");
     std::fs::create_dir_all(&dir)?;
     let big = dir.join("chakra-100k.jsonl");
