@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bulk_common::{ErrorDecoder, ErrorKind, Response, VendorError};
+use bulk_common::{Error, ErrorDecoder, ErrorKind, Response, VendorError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -33,6 +33,16 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D
 impl<T: DeserializeOwned> Envelope<T> {
     /// Decodes a reply's envelope.
     pub(crate) fn from_response(resp: &Response, what: &str) -> Result<Self> {
+        // serde's derive would also read the envelope from a JSON array (`[{}]`); it is always
+        // an object.
+        let first = resp.body().iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!("decoding {what}: the reply is not a JSON object"),
+            )
+            .with_body(resp.body()));
+        }
         resp.json::<Envelope<T>>()
             .map_err(|e| e.context(format!("decoding {what}")))
     }
