@@ -1,16 +1,14 @@
 //! Property tests: every place that turns a vendor's bytes (or a stored file's) into values
 //! returns a typed error on garbage, never panics. Replies are served by a loopback server
 //! ([`vendor_sim::canned`]) so the decoders run exactly as in production.
-//!
-//! `failure_persistence` is off: a failing case is copied into a regular unit test instead.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use vendor_sim::arbitrary::{config, runtime};
 use vendor_sim::canned::{Canned, Reply};
 
 use crate::token::{
@@ -21,26 +19,6 @@ use crate::{
     ErrorKind, HttpClient, HttpOptions, Method, RetryPolicy, decode_json, parse_retry_after,
 };
 
-/// `cases` cases from a fixed seed, so CI is repeatable (`PROPTEST_RNG_SEED` explores others).
-fn config(cases: u32) -> Config {
-    let mut config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5eed);
-    }
-    config
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Statuses a vendor may answer with (no 204/304: their bodies are dropped by HTTP itself).
 fn status() -> impl Strategy<Value = u16> {
     prop::sample::select(vec![
@@ -50,32 +28,16 @@ fn status() -> impl Strategy<Value = u16> {
 
 /// Arbitrary JSON, to reach the decoders past the JSON syntax check.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<u64>().prop_map(|n| json!(n)),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|n| json!(n)),
-        ".{0,12}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(
-                prop::sample::select(vec![
-                    "error",
-                    "error_description",
-                    "access_token",
-                    "expires_in",
-                    "x",
-                ])
-                .prop_map(str::to_owned),
-                inner,
-                0..5
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    vendor_sim::arbitrary::json_value(
+        &[
+            "error",
+            "error_description",
+            "access_token",
+            "expires_in",
+            "x",
+        ],
+        &[],
+    )
 }
 
 /// A body: raw bytes, or JSON that may have the shape a decoder looks for.
@@ -159,7 +121,7 @@ proptest! {
 /// the status's kind carrying the status, and `Retry-After` read as `parse_retry_after` reads it.
 #[test]
 fn http_replies_become_responses_or_typed_errors() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let (sim, canned) = rt.block_on(Canned::start()).unwrap();
     let client = plain_client(&sim.base_url());
     proptest!(config(256), |(status in status(), body in body(), retry_after in prop::option::of(prop_oneof!["[0-9]{1,25}", ".{0,20}"]))| {
@@ -227,7 +189,7 @@ fn oauth(
 /// `access_token` string; otherwise an error of a kind a caller can act on.
 #[test]
 fn oauth_token_replies_never_panic() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let (sim, canned) = rt.block_on(Canned::start()).unwrap();
     let base = sim.base_url();
     let reply_body = prop_oneof![
@@ -273,7 +235,7 @@ fn oauth_token_replies_never_panic() {
 /// error; and corrupt refresh stamps in it cannot overflow the rate-limit arithmetic.
 #[test]
 fn file_store_survives_corrupt_files() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let (sim, canned) = rt.block_on(Canned::start()).unwrap();
     canned.set(Reply::new(
         200,
@@ -319,7 +281,7 @@ fn file_store_survives_corrupt_files() {
 /// The corrupt record that overflowed `t + window` in the refresh-rate check.
 #[test]
 fn refresh_stamps_at_u64_max_do_not_overflow() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let (sim, canned) = rt.block_on(Canned::start()).unwrap();
     canned.set(Reply::new(
         200,
@@ -349,7 +311,7 @@ fn refresh_stamps_at_u64_max_do_not_overflow() {
 /// `expires_in` of u64::MAX seconds overflowed the wall clock when the token was minted.
 #[test]
 fn huge_expires_in_does_not_overflow() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let (sim, canned) = rt.block_on(Canned::start()).unwrap();
     canned.set(Reply::new(
         200,

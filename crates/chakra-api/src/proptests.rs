@@ -1,39 +1,17 @@
 //! Property tests: ChakraHQ replies (envelopes, job looks, entry pages) and the mapping of
 //! entries to submitted items, whatever the vendor sends; typed errors, never a panic, and
 //! every submitted item accounted for.
-//!
-//! `failure_persistence` is off: a failing case is copied into a regular unit test instead.
 
 use futures::StreamExt;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use serde_json::{Value, json};
+use vendor_sim::arbitrary::{config, runtime};
 use vendor_sim::canned::{Canned, Reply};
 
 use crate::bulk::map_entries;
 use crate::job::{EntryCounts, JobEntry, JobId};
 use crate::model::ProcessUpdate;
 use crate::{Client, ErrorKind, RetryPolicy, SecretString};
-
-/// `cases` cases from a fixed seed, so CI is repeatable (`PROPTEST_RNG_SEED` explores others).
-fn config(cases: u32) -> Config {
-    let mut config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5eed);
-    }
-    config
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 const KEYS: &[&str] = &[
     "_data",
@@ -60,36 +38,18 @@ const KEYS: &[&str] = &[
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<u64>().prop_map(|n| json!(n)),
-        Just(json!(u64::MAX)),
-        (0u64..4).prop_map(|n| json!(n)),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|n| json!(n)),
-        prop::sample::select(vec![
+    vendor_sim::arbitrary::json_value(
+        KEYS,
+        &[
             "SUCCESS",
             "ERROR",
             "VALIDATION",
             "x",
             "",
             "/next",
-            "18446744073709551615"
-        ])
-        .prop_map(|s| json!(s)),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(
-                prop::sample::select(KEYS.to_vec()).prop_map(str::to_owned),
-                inner,
-                0..6
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+            "18446744073709551615",
+        ],
+    )
 }
 
 fn body() -> impl Strategy<Value = Vec<u8>> {
@@ -144,7 +104,7 @@ fn client(base: &str) -> Client {
 /// A job look from any reply: only a 2xx JSON envelope with `_data` and no `_errors` decodes.
 #[test]
 fn job_status_replies_never_panic() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let (sim, canned) = rt.block_on(Canned::start()).unwrap();
     let client = client(&sim.base_url());
     let status = prop::sample::select(vec![200u16, 201, 400, 401, 404, 413, 429, 500, 503]);
@@ -174,7 +134,7 @@ fn job_status_replies_never_panic() {
 /// loop), and a last page yields exactly its entries.
 #[test]
 fn job_entries_replies_never_panic_or_loop() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let (sim, canned) = rt.block_on(Canned::start()).unwrap();
     let client = client(&sim.base_url());
     let status = prop::sample::select(vec![200u16, 400, 500]);

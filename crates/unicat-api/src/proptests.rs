@@ -1,28 +1,13 @@
 //! Property tests: Unicat replies (login JWTs in the `Authorization` header, the result-code
 //! envelope, sync-feed reports), whatever the vendor sends, decode or fail with a typed error;
 //! never a panic.
-//!
-//! `failure_persistence` is off: a failing case is copied into a regular unit test instead.
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
-use serde_json::{Value, json};
+use serde_json::Value;
+use vendor_sim::arbitrary::config;
 use vendor_sim::canned::{Canned, Reply};
 
 use crate::{Client, ErrorKind, HttpOptions, RetryPolicy, SecretString};
-
-/// `cases` cases from a fixed seed, so CI is repeatable (`PROPTEST_RNG_SEED` explores others).
-fn config(cases: u32) -> Config {
-    let mut config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5eed);
-    }
-    config
-}
 
 const KEYS: &[&str] = &[
     "success",
@@ -45,26 +30,7 @@ const KEYS: &[&str] = &[
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<u64>().prop_map(|n| json!(n)),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|n| json!(n)),
-        prop::sample::select(vec!["jobs", "done", "queued", "0", "sync", ""])
-            .prop_map(|s| json!(s)),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(
-                prop::sample::select(KEYS.to_vec()).prop_map(str::to_owned),
-                inner,
-                0..6
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    vendor_sim::arbitrary::json_value(KEYS, &["jobs", "done", "queued", "0", "sync", ""])
 }
 
 fn body() -> impl Strategy<Value = Vec<u8>> {

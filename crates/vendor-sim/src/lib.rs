@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "proptest")]
+pub mod arbitrary;
 pub mod canned;
 pub mod chakra;
 mod counters;

@@ -1,27 +1,12 @@
 //! Property tests: Zefort replies (task, task pages, contract pages), whatever the vendor sends,
 //! decode or fail with a typed error carrying the status; never a panic.
-//!
-//! `failure_persistence` is off: a failing case is copied into a regular unit test instead.
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
-use serde_json::{Value, json};
+use serde_json::Value;
+use vendor_sim::arbitrary::config;
 use vendor_sim::canned::{Canned, Reply};
 
 use crate::{Client, ContractQuery, ErrorKind, HttpOptions, RetryPolicy, SecretString, TaskId};
-
-/// `cases` cases from a fixed seed, so CI is repeatable (`PROPTEST_RNG_SEED` explores others).
-fn config(cases: u32) -> Config {
-    let mut config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5eed);
-    }
-    config
-}
 
 const KEYS: &[&str] = &[
     "id",
@@ -43,34 +28,18 @@ const KEYS: &[&str] = &[
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<u64>().prop_map(|n| json!(n)),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|n| json!(n)),
-        prop::sample::select(vec![
+    vendor_sim::arbitrary::json_value(
+        KEYS,
+        &[
             "done",
             "running",
             "failed",
             "task_1",
             "ct_1",
             "2024-01-01",
-            ""
-        ])
-        .prop_map(|s| json!(s)),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(
-                prop::sample::select(KEYS.to_vec()).prop_map(str::to_owned),
-                inner,
-                0..6
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+            "",
+        ],
+    )
 }
 
 fn body() -> impl Strategy<Value = Vec<u8>> {

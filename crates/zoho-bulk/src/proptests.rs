@@ -1,7 +1,5 @@
 //! Property tests: Creator replies and downloaded ZIP/CSV results, whatever their bytes, decode
 //! or fail with a typed error; never a panic, never rows silently dropped.
-//!
-//! `failure_persistence` is off: a failing case is copied into a regular unit test instead.
 
 use std::io::{Seek, Write};
 use std::sync::Arc;
@@ -10,32 +8,12 @@ use bulk_common::token::StaticToken;
 use bulk_common::{ErrorKind, HttpOptions, RetryPolicy, SecretString};
 use futures::StreamExt;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
-use serde_json::{Value, json};
+use serde_json::Value;
+use vendor_sim::arbitrary::{config, runtime};
 use vendor_sim::canned::{Canned, Reply};
 
 use crate::rows::read_zip;
 use crate::{Client, JobHandle, JobStatus};
-
-/// `cases` cases from a fixed seed, so CI is repeatable (`PROPTEST_RNG_SEED` explores others).
-fn config(cases: u32) -> Config {
-    let mut config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5eed);
-    }
-    config
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// What the rows stream yields, read to its end.
 type Read = Vec<Result<Vec<String>, crate::Error>>;
@@ -103,7 +81,7 @@ fn ends_in_decode_error(out: &Read) -> bool {
 
 #[test]
 fn rows_roundtrip_through_zip() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     proptest!(config(64), |((header, rows) in table())| {
         let zip = zip_of("Report.csv", &csv_of(&header, &rows));
         let out = read(&rt, &zip, Some(rows.len() as u64));
@@ -117,7 +95,7 @@ fn rows_roundtrip_through_zip() {
 
 #[test]
 fn arbitrary_csv_in_a_valid_zip_matches_the_csv_crate() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let bytes = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..300),
         prop::collection::vec(prop::sample::select(b"ab,\"\r\n\xff\xc3".to_vec()), 0..200),
@@ -137,7 +115,7 @@ fn arbitrary_csv_in_a_valid_zip_matches_the_csv_crate() {
 
 #[test]
 fn ragged_rows_and_invalid_utf8_are_errors() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     proptest!(config(32), |((header, rows) in table(), at in any::<prop::sample::Index>(), invalid in any::<bool>())| {
         prop_assume!(!rows.is_empty());
         let mut csv_bytes = csv_of(&header, &rows);
@@ -160,7 +138,7 @@ fn ragged_rows_and_invalid_utf8_are_errors() {
 
 #[test]
 fn truncated_zips_are_decode_errors() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     proptest!(config(48), |((header, rows) in table(), at in any::<prop::sample::Index>())| {
         let zip = zip_of("Report.csv", &csv_of(&header, &rows));
         let cut = at.index(zip.len());
@@ -171,7 +149,7 @@ fn truncated_zips_are_decode_errors() {
 
 #[test]
 fn arbitrary_bytes_are_not_a_zip() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     proptest!(config(64), |(bytes in prop::collection::vec(any::<u8>(), 0..512))| {
         let out = read(&rt, &bytes, None);
         prop_assert!(ends_in_decode_error(&out), "{:?}", out);
@@ -180,51 +158,28 @@ fn arbitrary_bytes_are_not_a_zip() {
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<u64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|n| json!(n)),
-        prop::sample::select(vec![
-            "3000",
-            "4000",
-            "1030",
-            "Completed",
-            "In-progress",
-            "x"
-        ])
-        .prop_map(|s| json!(s)),
-    ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(
-                prop::sample::select(vec![
-                    "code",
-                    "details",
-                    "id",
-                    "status",
-                    "state",
-                    "result",
-                    "count",
-                    "download_url",
-                    "record_cursor",
-                    "message",
-                ])
-                .prop_map(str::to_owned),
-                inner,
-                0..5
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    vendor_sim::arbitrary::json_value(
+        &[
+            "code",
+            "details",
+            "id",
+            "status",
+            "state",
+            "result",
+            "count",
+            "download_url",
+            "record_cursor",
+            "message",
+        ],
+        &["3000", "4000", "1030", "Completed", "In-progress", "x"],
+    )
 }
 
 /// Creator replies to a status request: details only from a 2xx JSON reply that has them and
 /// no error code; anything else a typed error with the status.
 #[test]
 fn job_status_replies_never_panic() {
-    let rt = runtime();
+    let rt = runtime().unwrap();
     let (sim, canned) = rt.block_on(Canned::start()).unwrap();
     let client = Client::builder()
         .creator_url(sim.base_url())
