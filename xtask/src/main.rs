@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod conformance;
 mod demo;
 mod release;
 
@@ -21,7 +22,7 @@ type DynResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci            fmt --check, clippy -D warnings, tests, docs, feature/MSRV/package checks (what CI runs)
+  ci            fmt --check, clippy -D warnings, tests, docs, SDK conformance, feature/MSRV/package checks (what CI runs)
   demo          the main job against the embedded simulators
   sim [--port N]  serve the simulators on loopback until Ctrl-C
   bench [NAME]  run benchmarks (all, or NAME: overhead, chakra, zoho, poll); writes target/bench/results.json";
@@ -127,6 +128,7 @@ fn ci() -> DynResult {
                     .env("RUSTDOCFLAGS", "-D warnings"),
             )?,
         ),
+        ("sdk", conformance::run()?.unwrap_or_default()),
         ("features", release::features()?),
         ("msrv", release::msrv()?),
         ("package", release::package()?),
