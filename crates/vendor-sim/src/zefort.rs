@@ -2,19 +2,37 @@
 //!
 //! | Route | Behaviour |
 //! |---|---|
-//! | `GET /api/contracts/` | paged list (`page`, `page_size`), filters `q`, `q_tags`, `tags`, `status` |
-//! | `POST /api/contracts/bulk_update/` | validates, creates a task; counter `tasks.created` |
-//! | `GET /api/tasks/` | paged list of tasks, newest first |
+//! | `GET /api/contracts/` | paged list (`page`, `page_size`), filters `q`, `q_tags`, `tags`, `status`; other documented search parameters accepted |
+//! | `POST /api/contracts/bulk_update/` | validates, creates a task (201); counter `tasks.created` |
+//! | `GET /api/tasks/` | paged list of tasks, newest first (see [`TaskOrder`]) |
 //! | `GET /api/tasks/{id}/` | one task; `backend_status` turns `done` (or `error`) after the task's run time |
 //! | `PATCH /api/tasks/{id}/` | `{"frontend_status": "done"}`; counter `tasks.acknowledged` |
 //! | `GET /api/tags/`, `POST /api/tags/` | list and create tags |
 //! | `POST /api/tags/{id}/contracts/` | attach a tag by `contracts` or `search`; creates a task |
 //!
 //! Every route requires HTTP Basic with the configured API key as user and an empty password, and
-//! every path ends with `/` (a path without it is a 404, as Django routing gives). Invalid input
-//! is a 400 with a DRF-style body: `{"field": ["message"]}`, `{"non_field_errors": [..]}` or
-//! `{"detail": ".."}`. Tasks run over Tokio time (virtual in paused tests): a task changes the
-//! contracts when it finishes, so tests can read the attributes back through [`Zefort`].
+//! every path ends with `/` (a path without it is a 404, as Django routing gives). Tasks run over
+//! Tokio time (virtual in paused tests): a task changes the contracts when it finishes, so tests
+//! can read the attributes back through [`Zefort`].
+//!
+//! # Strict about what it accepts
+//!
+//! Shapes come from Zefort's public docs (developers.zefort.com/docs: bulk operations, tags,
+//! the API reference's contract list parameters) and the seed, never from `zefort-api`. A body
+//! with a key the docs do not show for that call, a value of the wrong type, or a missing
+//! required field is refused with a 400 in Django REST framework's shape: `{"field":
+//! ["message"]}`, `{"non_field_errors": [..]}` or `{"detail": ".."}`; so is a query parameter
+//! the docs do not list. The real server, a DRF application, may well ignore an unknown key or
+//! parameter and carry on; that is exactly why the simulator must not: a misspelt or misplaced
+//! field then fails a test instead of being silently dropped in production.
+//!
+//! # Switches for what the docs leave open
+//!
+//! The docs show one task and never the task list, nor a failed task. [`ZefortConfig`] varies
+//! those behaviours so a client cannot lean on one guess: the list's order ([`TaskOrder`]), its
+//! paging (a smaller page-size cap, `page_size` ignored), other users' tasks in the list
+//! ([`ForeignTasks`]), the values `backend_status` takes while running and on failure, an extra
+//! conflicting `status` field, and the HTTP status of the bulk update's reply.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +61,23 @@ pub struct ZefortConfig {
     pub task_per_contract: Duration,
     /// Page size when the request gives none.
     pub default_page_size: u64,
+    /// The largest page size served (default 100).
+    pub max_page_size: u64,
+    /// Whether `page_size` is ignored (every page has `default_page_size` items).
+    pub ignore_page_size: bool,
+    /// The order of `GET /api/tasks/`.
+    pub task_order: TaskOrder,
+    /// Other users' tasks in the task list.
+    pub foreign_tasks: ForeignTasks,
+    /// The `backend_status` values a running task shows, one per look in turn (default
+    /// `["pending"]`, the documented value).
+    pub running_statuses: Vec<String>,
+    /// The `backend_status` of a failed task (not documented; default `error`).
+    pub failure_status: String,
+    /// Whether tasks also carry a `status` field that contradicts `backend_status`.
+    pub conflicting_status_field: bool,
+    /// The HTTP status of a successful bulk update or tag attachment (default 201).
+    pub create_status: u16,
 }
 
 impl Default for ZefortConfig {
@@ -52,8 +87,44 @@ impl Default for ZefortConfig {
             task_base: Duration::from_secs(1),
             task_per_contract: Duration::from_millis(20),
             default_page_size: 25,
+            max_page_size: 100,
+            ignore_page_size: false,
+            task_order: TaskOrder::NewestFirst,
+            foreign_tasks: ForeignTasks::None,
+            running_statuses: vec!["pending".into()],
+            failure_status: "error".into(),
+            conflicting_status_field: false,
+            create_status: 201,
         }
     }
+}
+
+/// The order of the task list, which the docs do not state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TaskOrder {
+    /// Newest first (the default, like the web UI's task list).
+    #[default]
+    NewestFirst,
+    /// Oldest first.
+    OldestFirst,
+    /// A different order on every read (seeded, repeatable).
+    Shuffled,
+}
+
+/// Tasks of other users of the account, listed with the API user's own (the docs do not say
+/// whether the list is per user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ForeignTasks {
+    /// Only the API user's tasks.
+    #[default]
+    None,
+    /// Each bulk update is preceded by another user's task with a different body.
+    Different,
+    /// Each bulk update is preceded by another user's task with the very same body (the same
+    /// change, requested at the same moment by someone else).
+    Identical,
 }
 
 /// The contract statuses the simulator accepts (the vendor's documented enum).
@@ -124,6 +195,8 @@ struct Inner {
     tags: BTreeMap<String, SimTag>,
     tasks: Vec<SimTask>,
     fail_next: Vec<String>,
+    /// Reads of the task list so far (the shuffled order's seed).
+    list_reads: u64,
 }
 
 /// A contract as the simulator stores it.
@@ -166,6 +239,10 @@ struct SimTask {
     fail: Option<String>,
     finished: bool,
     frontend_done: bool,
+    /// Another user's task: listed, but it changes nothing this simulator tracks.
+    foreign: bool,
+    /// Looks at this task through `GET /api/tasks/{id}/` so far.
+    looks: usize,
 }
 
 impl Zefort {
@@ -260,7 +337,32 @@ impl Zefort {
     pub fn tasks(&self) -> Vec<Value> {
         let mut inner = self.state.lock();
         inner.settle();
-        inner.tasks.iter().map(SimTask::to_json).collect()
+        inner
+            .tasks
+            .iter()
+            .map(|t| t.to_json(&self.state.cfg))
+            .collect()
+    }
+
+    /// Adds another user's finished task whose request body was `body` (an identical update
+    /// made earlier by someone else, for instance). It changes no contract.
+    pub fn add_foreign_task(&self, body: Value) -> String {
+        let mut inner = self.state.lock();
+        let id = inner.new_id("task");
+        inner.tasks.push(SimTask {
+            id: id.clone(),
+            created: Instant::now(),
+            run_time: Duration::ZERO,
+            body,
+            action: Action::Tag(String::new()),
+            targets: Vec::new(),
+            fail: None,
+            finished: true,
+            frontend_done: false,
+            foreign: true,
+            looks: 0,
+        });
+        id
     }
 }
 
@@ -390,24 +492,36 @@ impl Inner {
 }
 
 impl SimTask {
-    fn backend_status(&self) -> (&'static str, &str) {
+    fn backend_status<'a>(&'a self, cfg: &'a ZefortConfig) -> (&'a str, &'a str) {
         match (&self.fail, self.finished) {
-            (_, false) => ("pending", ""),
-            (Some(info), true) => ("error", info),
+            (_, false) => {
+                let running = &cfg.running_statuses;
+                let status = match running.len() {
+                    0 => "pending",
+                    n => running[self.looks.saturating_sub(1) % n].as_str(),
+                };
+                (status, "")
+            }
+            (Some(info), true) => (cfg.failure_status.as_str(), info),
             (None, true) => ("done", ""),
         }
     }
 
-    fn to_json(&self) -> Value {
-        let (status, info) = self.backend_status();
-        json!({
+    fn to_json(&self, cfg: &ZefortConfig) -> Value {
+        let (status, info) = self.backend_status(cfg);
+        let mut task = json!({
             "id": self.id,
             "description": "Contract Bulk operation",
             "details": { "query_params": {}, "data": self.body },
             "backend_status": status,
             "backend_status_info": info,
             "frontend_status": if self.frontend_done { "done" } else { "pending" },
-        })
+        });
+        if cfg.conflicting_status_field {
+            // The opposite of the truth, so a client reading it gets the wrong answer.
+            task["status"] = json!(if self.finished { "pending" } else { "done" });
+        }
+        task
     }
 }
 
@@ -474,9 +588,15 @@ fn paged(
     };
     let page_size: u64 = match query.get("page_size").map(|p| p.parse::<u64>()) {
         None => st.cfg.default_page_size,
-        Some(Ok(n)) if n >= 1 => n.min(100),
+        Some(Ok(n)) if n >= 1 => n,
         _ => return bad_request(json!({ "page_size": ["A valid integer is required."] })),
     };
+    let page_size = if st.cfg.ignore_page_size {
+        st.cfg.default_page_size
+    } else {
+        page_size
+    }
+    .clamp(1, st.cfg.max_page_size.max(1));
     let count = items.len() as u64;
     let last_page = count.div_ceil(page_size).max(1);
     if page > last_page {
@@ -530,11 +650,55 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
+/// A repeatable shuffle (Fisher-Yates over a small linear congruential generator).
+fn shuffle(items: &mut [Value], seed: u64) {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    for i in (1..items.len()).rev() {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let j = ((x >> 33) % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// Refuses a query parameter the docs do not list for the route (`page` and `page_size` are
+/// always allowed).
+fn known_params(query: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), Box<Response>> {
+    let unknown: Map<String, Value> = query
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "page" | "page_size") && !allowed.contains(&k.as_str()))
+        .map(|k| (k.clone(), json!(["Unknown query parameter."])))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Box::new(bad_request(Value::Object(unknown))))
+    }
+}
+
+/// Refuses body keys outside `allowed`, DRF-style.
+fn known_keys(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Box<Response>> {
+    let unknown: Map<String, Value> = body
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| (k.clone(), json!(["Unknown field."])))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Box::new(bad_request(Value::Object(unknown))))
+    }
+}
+
 async fn list_contracts(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     if let Err(r) = st.authorized(&headers) {
         return *r;
     }
     let query = query_map(raw);
+    if let Err(r) = known_params(&query, SEARCH_PARAMS) {
+        return *r;
+    }
     if let Some(s) = query.get("status")
         && !CONTRACT_STATUSES.contains(&s.as_str())
     {
@@ -580,6 +744,10 @@ fn targets(inner: &Inner, body: &Map<String, Value>) -> Result<Vec<String>, Valu
             for (k, v) in search {
                 if !SEARCH_PARAMS.contains(&k.as_str()) {
                     errors.insert(k.clone(), json!(["Unknown search parameter."]));
+                    continue;
+                }
+                if k == "status" && !v.as_str().is_some_and(|s| CONTRACT_STATUSES.contains(&s)) {
+                    errors.insert(k.clone(), json!([format!("\"{v}\" is not a valid choice.")]));
                     continue;
                 }
                 let text = match v {
@@ -666,6 +834,14 @@ fn create_task(
     action: Action,
     targets: Vec<String>,
 ) -> Value {
+    match st.cfg.foreign_tasks {
+        ForeignTasks::None => {}
+        ForeignTasks::Different => {
+            let id = inner.new_id("ct");
+            foreign_task(st, inner, json!({ "status": "archived", "contracts": [id] }));
+        }
+        ForeignTasks::Identical => foreign_task(st, inner, body.clone()),
+    }
     let id = inner.new_id("task");
     let fail = if inner.fail_next.is_empty() {
         None
@@ -683,15 +859,52 @@ fn create_task(
         fail,
         finished: false,
         frontend_done: false,
+        foreign: false,
+        looks: 0,
     };
-    let out = task.to_json();
+    let out = task.to_json(&st.cfg);
     inner.tasks.push(task);
     st.ctx.counters.incr("tasks.created");
     out
 }
 
+/// Another user's running task with `body`, created now; counter `tasks.foreign`.
+fn foreign_task(st: &ZState, inner: &mut Inner, body: Value) {
+    let id = inner.new_id("task");
+    inner.tasks.push(SimTask {
+        id,
+        created: Instant::now(),
+        run_time: st.cfg.task_base,
+        body,
+        action: Action::Tag(String::new()),
+        targets: Vec::new(),
+        fail: None,
+        finished: false,
+        frontend_done: false,
+        foreign: true,
+        looks: 0,
+    });
+    st.ctx.counters.incr("tasks.foreign");
+}
+
+/// The keys of a bulk update body (developers.zefort.com/docs/bulk-operations and seed 000:
+/// `attributes`, `status`, and the target, `search` or `contracts`).
+const BULK_UPDATE_KEYS: &[&str] = &["attributes", "status", "search", "contracts"];
+
+/// The HTTP status of a successful creation, as configured.
+fn created(st: &ZState) -> StatusCode {
+    StatusCode::from_u16(st.cfg.create_status)
+        .ok()
+        .filter(StatusCode::is_success)
+        .unwrap_or(StatusCode::CREATED)
+}
+
 async fn bulk_update(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
-    let obj = match st.authorized(&headers).and_then(|()| parse_object(&body)) {
+    let obj = match st
+        .authorized(&headers)
+        .and_then(|()| parse_object(&body))
+        .and_then(|o| known_keys(&o, BULK_UPDATE_KEYS).map(|()| o))
+    {
         Ok(o) => o,
         Err(r) => return *r,
     };
@@ -761,7 +974,7 @@ async fn bulk_update(State(st): St, headers: HeaderMap, body: Bytes) -> Response
         Action::Update { attributes, status },
         targets,
     );
-    (StatusCode::CREATED, Json(task)).into_response()
+    (created(&st), Json(task)).into_response()
 }
 
 async fn list_tasks(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
@@ -769,10 +982,20 @@ async fn list_tasks(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) 
         return *r;
     }
     let query = query_map(raw);
+    if let Err(r) = known_params(&query, &[]) {
+        return *r;
+    }
     let items = {
         let mut inner = st.lock();
         inner.settle();
-        inner.tasks.iter().rev().map(SimTask::to_json).collect()
+        inner.list_reads += 1;
+        let mut tasks: Vec<Value> = inner.tasks.iter().map(|t| t.to_json(&st.cfg)).collect();
+        match st.cfg.task_order {
+            TaskOrder::NewestFirst => tasks.reverse(),
+            TaskOrder::OldestFirst => {}
+            TaskOrder::Shuffled => shuffle(&mut tasks, inner.list_reads),
+        }
+        tasks
     };
     paged(&st, &headers, "/api/tasks/", &query, items)
 }
@@ -783,8 +1006,11 @@ async fn get_task(State(st): St, headers: HeaderMap, Path(id): Path<String>) -> 
     }
     let mut inner = st.lock();
     inner.settle();
-    match inner.tasks.iter().find(|t| t.id == id) {
-        Some(t) => Json(t.to_json()).into_response(),
+    match inner.tasks.iter_mut().find(|t| t.id == id) {
+        Some(t) => {
+            t.looks += 1;
+            Json(t.to_json(&st.cfg)).into_response()
+        }
         None => not_found_reply(),
     }
 }
@@ -795,7 +1021,11 @@ async fn patch_task(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let obj = match st.authorized(&headers).and_then(|()| parse_object(&body)) {
+    let obj = match st
+        .authorized(&headers)
+        .and_then(|()| parse_object(&body))
+        .and_then(|o| known_keys(&o, &["frontend_status"]).map(|()| o))
+    {
         Ok(o) => o,
         Err(r) => return *r,
     };
@@ -815,10 +1045,15 @@ async fn patch_task(
         return not_found_reply();
     };
     task.frontend_done = done;
-    let out = task.to_json();
+    let foreign = task.foreign;
+    let out = task.to_json(&st.cfg);
     drop(inner);
     if done {
-        st.ctx.counters.incr("tasks.acknowledged");
+        st.ctx.counters.incr(if foreign {
+            "tasks.foreign_acknowledged"
+        } else {
+            "tasks.acknowledged"
+        });
     }
     Json(out).into_response()
 }
@@ -828,6 +1063,9 @@ async fn list_tags(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) -
         return *r;
     }
     let query = query_map(raw);
+    if let Err(r) = known_params(&query, &[]) {
+        return *r;
+    }
     let items =
         {
             let mut inner = st.lock();
@@ -845,18 +1083,29 @@ async fn list_tags(State(st): St, headers: HeaderMap, RawQuery(raw): RawQuery) -
 }
 
 async fn create_tag(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
-    let obj = match st.authorized(&headers).and_then(|()| parse_object(&body)) {
+    let obj = match st
+        .authorized(&headers)
+        .and_then(|()| parse_object(&body))
+        .and_then(|o| known_keys(&o, &["tag_name", "active"]).map(|()| o))
+    {
         Ok(o) => o,
         Err(r) => return *r,
     };
-    let Some(name) = obj
-        .get("tag_name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.trim().is_empty())
-    else {
-        return bad_request(json!({ "tag_name": ["This field is required."] }));
+    let name = match obj.get("tag_name") {
+        None | Some(Value::Null) => {
+            return bad_request(json!({ "tag_name": ["This field is required."] }));
+        }
+        Some(Value::String(n)) if n.trim().is_empty() => {
+            return bad_request(json!({ "tag_name": ["This field may not be blank."] }));
+        }
+        Some(Value::String(n)) => n.as_str(),
+        Some(_) => return bad_request(json!({ "tag_name": ["Not a valid string."] })),
     };
-    let active = obj.get("active").and_then(Value::as_bool).unwrap_or(true);
+    let active = match obj.get("active") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return bad_request(json!({ "active": ["Must be a valid boolean."] })),
+    };
     let mut inner = st.lock();
     if inner.tags.values().any(|t| t.name == name) {
         return bad_request(json!({ "tag_name": ["Tag with this tag name already exists."] }));
@@ -879,7 +1128,11 @@ async fn attach_tag(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let obj = match st.authorized(&headers).and_then(|()| parse_object(&body)) {
+    let obj = match st
+        .authorized(&headers)
+        .and_then(|()| parse_object(&body))
+        .and_then(|o| known_keys(&o, &["search", "contracts"]).map(|()| o))
+    {
         Ok(o) => o,
         Err(r) => return *r,
     };
@@ -899,10 +1152,9 @@ async fn attach_tag(
         Action::Tag(id),
         targets,
     );
-    (StatusCode::CREATED, Json(task)).into_response()
+    (created(&st), Json(task)).into_response()
 }
 
-/// Standard base64 (with padding), enough to check a Basic header.
 /// Starts the Zefort simulator with `cfg` and returns the server handle and the state handle.
 pub async fn start(
     builder: crate::SimBuilder,

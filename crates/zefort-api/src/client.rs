@@ -60,9 +60,17 @@ impl FromStr for Host {
             "us" => return Ok(Host::Us),
             _ => {}
         }
+        if !s.contains("://") {
+            return Err(Error::config(format!(
+                "{s:?} is not a Zefort host: use sandbox, my (or eu), us, or the URL of a \
+                 dedicated instance such as https://zefort.example.com"
+            )));
+        }
         let trimmed = s.trim_end_matches('/');
         let origin = trimmed.strip_suffix("/api").unwrap_or(trimmed);
-        Ok(Host::Url(BaseUrl::parse(origin)?))
+        BaseUrl::parse(origin).map(Host::Url).map_err(|e| {
+            e.context("the Zefort host must be sandbox, my (or eu), us, or an https:// URL")
+        })
     }
 }
 
@@ -109,7 +117,7 @@ impl Default for ClientBuilder {
             host: Ok(Host::My),
             options: HttpOptions::default(),
             reconcile: true,
-            resubmit_if_absent: false,
+            resubmit_if_absent: true,
             reconcile_scan_limit: 200,
             on_retry: None,
         }
@@ -149,10 +157,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether [`Client::bulk_update`] submits again when, after an ambiguous outcome, no
-    /// matching task is found (default: no, the [`ErrorKind::AmbiguousOutcome`] error is
-    /// returned). Setting values is idempotent, so a second submission changes nothing more, but
-    /// it can create a second task if the first one is slow to appear in the task list.
+    /// Whether [`Client::bulk_update`] submits once more when, after an ambiguous outcome, the
+    /// task list proves that no task was created (default: yes). With `false` the
+    /// [`ErrorKind::AmbiguousOutcome`] error is returned instead. At most two submissions are
+    /// made; the proof and its limits are in the crate docs ("Reconciliation").
     pub fn resubmit_if_absent(mut self, yes: bool) -> Self {
         self.resubmit_if_absent = yes;
         self
@@ -241,7 +249,10 @@ impl Client {
         if let Ok(url) = std::env::var("ZEFORT_BASE_URL")
             && !url.trim().is_empty()
         {
-            builder = builder.base_url(&url);
+            let host: Host = url
+                .parse()
+                .map_err(|e: Error| e.context("ZEFORT_BASE_URL"))?;
+            builder = builder.host(host);
         }
         builder.build()
     }

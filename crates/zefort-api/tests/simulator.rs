@@ -231,17 +231,18 @@ async fn reconciliation_ignores_an_older_identical_task() -> TestResult {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_server_error_on_submit_is_ambiguous_and_not_resubmitted_by_default() -> TestResult {
+async fn a_server_error_on_submit_is_not_resubmitted_when_turned_off() -> TestResult {
     let rule = FaultRule::new(Fault::Status(502))
         .method("POST")
         .path("/api/contracts/bulk_update/")
         .times(1);
     let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
     z.seed(4, TAG, 1);
-    let err = client(&sim).bulk_update(&the_update()).await.unwrap_err();
+    let c = builder(&sim).resubmit_if_absent(false).build()?;
+    let err = c.bulk_update(&the_update()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
     assert_eq!(err.status(), Some(502));
-    assert!(err.to_string().contains("no new task"), "{err}");
+    assert!(err.to_string().contains("proves no task was created"), "{err}");
     assert_eq!(
         sim.counters().received("POST /api/contracts/bulk_update/"),
         1
@@ -251,15 +252,14 @@ async fn a_server_error_on_submit_is_ambiguous_and_not_resubmitted_by_default() 
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_server_error_on_submit_can_resubmit_when_no_task_exists() -> TestResult {
+async fn a_server_error_on_submit_resubmits_once_when_no_task_exists() -> TestResult {
     let rule = FaultRule::new(Fault::Status(500))
         .method("POST")
         .path("/api/contracts/bulk_update/")
         .times(1);
     let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
     let all = z.seed(8, TAG, 2);
-    let c = builder(&sim).resubmit_if_absent(true).build()?;
-    let task = c
+    let task = client(&sim)
         .run_bulk_update(&the_update(), &WaitOptions::new())
         .await?;
     assert!(task.is_done());
@@ -269,6 +269,25 @@ async fn a_server_error_on_submit_can_resubmit_when_no_task_exists() -> TestResu
         2
     );
     assert_eq!(sim.counters().get("tasks.created"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_proven_failure_is_reported_not_sent_a_third_time() -> TestResult {
+    let rule = FaultRule::new(Fault::ResetBeforeHandler)
+        .method("POST")
+        .path("/api/contracts/bulk_update/")
+        .times(2);
+    let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
+    z.seed(4, TAG, 1);
+    let err = client(&sim).bulk_update(&the_update()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert!(err.to_string().contains("not submitted a third time"), "{err}");
+    assert_eq!(
+        sim.counters().received("POST /api/contracts/bulk_update/"),
+        2
+    );
+    assert_eq!(sim.counters().get("tasks.created"), 0);
     Ok(())
 }
 
