@@ -92,6 +92,7 @@ pub struct ClientBuilder {
     options: HttpOptions,
     reconcile: bool,
     resubmit_if_absent: bool,
+    max_resubmissions: u32,
     reconcile_scan_limit: usize,
     on_retry: Option<RetryObserver>,
 }
@@ -106,6 +107,7 @@ impl fmt::Debug for ClientBuilder {
             .field("options", &self.options)
             .field("reconcile", &self.reconcile)
             .field("resubmit_if_absent", &self.resubmit_if_absent)
+            .field("max_resubmissions", &self.max_resubmissions)
             .finish()
     }
 }
@@ -118,6 +120,7 @@ impl Default for ClientBuilder {
             options: HttpOptions::default(),
             reconcile: true,
             resubmit_if_absent: true,
+            max_resubmissions: 2,
             reconcile_scan_limit: 200,
             on_retry: None,
         }
@@ -159,10 +162,19 @@ impl ClientBuilder {
 
     /// Whether [`Client::bulk_update`] submits once more when, after an ambiguous outcome, the
     /// task list proves that no task was created (default: yes). With `false` the
-    /// [`ErrorKind::AmbiguousOutcome`] error is returned instead. At most two submissions are
-    /// made; the proof and its limits are in the crate docs ("Reconciliation").
+    /// [`ErrorKind::AmbiguousOutcome`] error is returned instead. Each new submission needs its
+    /// own proof, and there are at most [`max_resubmissions`](Self::max_resubmissions); the proof
+    /// and its limits are in the crate docs ("Reconciliation").
     pub fn resubmit_if_absent(mut self, yes: bool) -> Self {
         self.resubmit_if_absent = yes;
+        self
+    }
+
+    /// How many times, at most, one bulk update is submitted again after proof that the
+    /// previous submission created nothing (default 2, so three submissions in all; 0 is the
+    /// same as `resubmit_if_absent(false)`).
+    pub fn max_resubmissions(mut self, n: u32) -> Self {
+        self.max_resubmissions = n;
         self
     }
 
@@ -198,7 +210,11 @@ impl ClientBuilder {
             http,
             settings: Arc::new(Settings {
                 reconcile: self.reconcile,
-                resubmit_if_absent: self.resubmit_if_absent,
+                resubmissions: if self.resubmit_if_absent {
+                    self.max_resubmissions
+                } else {
+                    0
+                },
                 scan_limit: self.reconcile_scan_limit,
             }),
         })
@@ -208,7 +224,8 @@ impl ClientBuilder {
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) reconcile: bool,
-    pub(crate) resubmit_if_absent: bool,
+    /// How many more submissions may follow proof of absence (0: none).
+    pub(crate) resubmissions: u32,
     pub(crate) scan_limit: usize,
 }
 

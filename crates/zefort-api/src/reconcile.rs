@@ -23,21 +23,23 @@ use serde_json::Value;
 
 use crate::client::Client;
 use crate::models::{Task, TaskId};
-use crate::Result;
+use crate::{ErrorKind, Result};
 
 /// The pause before the second look at the task list: a server still busy with a request whose
 /// reply timed out may list the task a moment later.
 const RELOOK_DELAY: Duration = Duration::from_secs(2);
 
-/// The most submissions of one bulk update: the first, and one more after proof that the first
-/// created nothing.
-const MAX_SUBMISSIONS: u32 = 2;
+
+/// The most rounds of reading the task list for one decision.
+const LIST_ROUNDS: u32 = 3;
 
 /// What one read of the task list showed.
 #[derive(Debug, Default)]
 struct Listing {
     /// Every task id seen.
     ids: BTreeSet<TaskId>,
+    /// The same ids in listing order.
+    order: Vec<TaskId>,
     /// The tasks whose `details.data` equals the body, in listing order.
     matching: Vec<Task>,
     /// Whether the list was read to its end (`next` null).
@@ -63,14 +65,14 @@ pub(crate) async fn submit_bulk_update(client: &Client, body: &Value) -> Result<
         return client.post_bulk_update(body).await;
     }
     // A failed snapshot does not stop the submission; it only leaves nothing to compare with.
-    let mut before: Option<Listing> = match list(client, body).await {
+    let mut before: Option<Listing> = match list_patiently(client, body).await {
         Ok(listing) => Some(listing),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the task list before a bulk update");
             None
         }
     };
-    let mut submission = 1;
+    let mut submission = 1u32;
     loop {
         let err = match client.post_bulk_update(body).await {
             Ok(task) => return Ok(task),
@@ -89,19 +91,21 @@ pub(crate) async fn submit_bulk_update(client: &Client, body: &Value) -> Result<
                 tracing::info!(task = %task.id, "found the task the bulk update created");
                 return Ok(task);
             }
-            Ok(Verdict::Absent(listing))
-                if settings.resubmit_if_absent && submission < MAX_SUBMISSIONS =>
-            {
+            Ok(Verdict::Absent(listing)) if submission <= settings.resubmissions => {
                 tracing::info!("the task list proves no task was created; submitting once more");
                 before = Some(listing);
                 submission += 1;
             }
             Ok(Verdict::Absent(_)) => {
-                let why = if settings.resubmit_if_absent {
-                    "the task list proves no task was created, again; not submitted a third time"
+                let why = if settings.resubmissions > 0 {
+                    format!(
+                        "the task list proves that none of the {submission} submissions created \
+                         a task (nothing was applied); not submitted again"
+                    )
                 } else {
                     "the task list proves no task was created (nothing was applied); not \
                      resubmitted, as configured"
+                        .to_owned()
                 };
                 return Err(err.context(why));
             }
@@ -123,7 +127,7 @@ async fn reconcile(client: &Client, body: &Value, before: &Listing) -> Result<Ve
         if look > 0 {
             tokio::time::sleep(RELOOK_DELAY).await;
         }
-        let after = list(client, body).await?;
+        let after = list_patiently(client, body).await?;
         verdict = judge(before, after, client.settings.scan_limit);
         if !matches!(verdict, Verdict::Absent(_)) {
             return Ok(verdict);
@@ -157,6 +161,16 @@ fn judge(before: &Listing, after: Listing, scan_limit: usize) -> Verdict {
             new_ids.len(),
             growth.unwrap_or_default()
         ));
+    }
+    // Unless the first listing held every task, an id new to the window is new to the list
+    // only if the list keeps a stable order: the tasks both listings show in the same order,
+    // the first listing's tail dropped, and the new ids all at one end.
+    if !before.complete && !stable_order(before, &after) {
+        return Verdict::Unknown(
+            "the task list's order changed between two reads, so no task can be attributed to \
+             this request"
+                .to_owned(),
+        );
     }
     if !both_complete && growth.is_none() {
         return Verdict::Unknown(format!(
@@ -197,6 +211,52 @@ fn judge(before: &Listing, after: Listing, scan_limit: usize) -> Verdict {
     }
 }
 
+/// Whether `after` reads like `before` with new tasks added at one end (newest first: at the
+/// front, pushing the tail out of the window; oldest first: at the back).
+fn stable_order(before: &Listing, after: &Listing) -> bool {
+    let kept_after: Vec<&TaskId> = after
+        .order
+        .iter()
+        .filter(|id| before.ids.contains(*id))
+        .collect();
+    let kept_before: Vec<&TaskId> = before
+        .order
+        .iter()
+        .filter(|id| after.ids.contains(*id))
+        .collect();
+    let prefix = before.order.iter().zip(&kept_before).all(|(a, b)| a == *b);
+    if kept_after != kept_before || !prefix {
+        return false;
+    }
+    let new: Vec<bool> = after
+        .order
+        .iter()
+        .map(|id| !before.ids.contains(id))
+        .collect();
+    let total = new.iter().filter(|n| **n).count();
+    let front = new.iter().take_while(|n| **n).count();
+    let back = new.iter().rev().take_while(|n| **n).count();
+    front == total || back == total
+}
+
+/// Reads the task list, in up to [`LIST_ROUNDS`] rounds of the client's retry policy: the
+/// listing decides whether a task is adopted or the update sent again, and reading it is safe
+/// to repeat, so a transient failure (or an unreadable reply) is worth a few more seconds.
+async fn list_patiently(client: &Client, body: &Value) -> Result<Listing> {
+    let mut round = 1;
+    loop {
+        match list(client, body).await {
+            Ok(listing) => return Ok(listing),
+            Err(e) if round < LIST_ROUNDS && (e.is_retryable() || e.kind() == ErrorKind::Decode) => {
+                tracing::warn!(error = %e, round, "could not read the task list; trying again");
+                tokio::time::sleep(RELOOK_DELAY * round).await;
+                round += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Reads up to `scan_limit` tasks of the task list.
 async fn list(client: &Client, body: &Value) -> Result<Listing> {
     let limit = client.settings.scan_limit;
@@ -214,7 +274,9 @@ async fn list(client: &Client, body: &Value) -> Result<Listing> {
             if task.details.data == *body {
                 out.matching.push(task.clone());
             }
-            out.ids.insert(task.id);
+            if out.ids.insert(task.id.clone()) {
+                out.order.push(task.id);
+            }
         }
         seen += n;
         if p.next.is_none() || n == 0 {
@@ -258,6 +320,7 @@ mod tests {
         };
         for (id, same) in tasks {
             l.ids.insert(TaskId::new(*id));
+            l.order.push(TaskId::new(*id));
             if *same {
                 l.matching.push(task(id, body.clone()));
             }
@@ -297,6 +360,14 @@ mod tests {
         let before = listing(&[("t1", false), ("t2", false)], false, Some(50));
         let after = listing(&[("t7", true), ("t8", false)], false, Some(51));
         assert!(matches!(judge(&before, after, 2), Verdict::Unknown(_)));
+        // Shuffled again: one id new to the window, as many as the list grew by, but the kept
+        // tasks changed places, so the "new" one may be old.
+        let before = listing(&[("t1", false), ("t2", false), ("t3", false)], false, Some(50));
+        let after = listing(&[("t7", true), ("t2", false), ("t1", false)], false, Some(51));
+        assert!(matches!(judge(&before, after, 3), Verdict::Unknown(_)));
+        // The same with a stable order (newest first) is adopted.
+        let after = listing(&[("t7", true), ("t1", false), ("t2", false)], false, Some(51));
+        assert!(matches!(judge(&before, after, 3), Verdict::Found(_)));
         let before = listing(&[("t1", false)], false, Some(50));
         let after = listing(&[("t1", false)], false, Some(49));
         assert!(matches!(judge(&before, after, 2), Verdict::Unknown(_)));

@@ -273,21 +273,38 @@ async fn a_server_error_on_submit_resubmits_once_when_no_task_exists() -> TestRe
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_second_proven_failure_is_reported_not_sent_a_third_time() -> TestResult {
+async fn resubmissions_are_bounded_and_each_needs_its_own_proof() -> TestResult {
     let rule = FaultRule::new(Fault::ResetBeforeHandler)
         .method("POST")
         .path("/api/contracts/bulk_update/")
-        .times(2);
+        .times(3);
     let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
     z.seed(4, TAG, 1);
     let err = client(&sim).bulk_update(&the_update()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
-    assert!(err.to_string().contains("not submitted a third time"), "{err}");
+    assert!(err.to_string().contains("none of the 3 submissions"), "{err}");
     assert_eq!(
         sim.counters().received("POST /api/contracts/bulk_update/"),
-        2
+        3
     );
     assert_eq!(sim.counters().get("tasks.created"), 0);
+    // A lower bound stops earlier; the next submission then goes through.
+    let c = builder(&sim).max_resubmissions(1).build()?;
+    sim.faults().push(
+        FaultRule::new(Fault::Status(503))
+            .method("POST")
+            .path("/api/contracts/bulk_update/")
+            .times(2),
+    );
+    let err = c.bulk_update(&the_update()).await.unwrap_err();
+    assert!(err.to_string().contains("none of the 2 submissions"), "{err}");
+    assert_eq!(
+        sim.counters().received("POST /api/contracts/bulk_update/"),
+        5
+    );
+    let task = c.bulk_update(&the_update()).await?;
+    assert_eq!(sim.counters().get("tasks.created"), 1);
+    assert_eq!(z.tasks()[0]["id"], json!(task.id.as_str()));
     Ok(())
 }
 
