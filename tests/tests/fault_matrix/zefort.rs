@@ -450,7 +450,6 @@ async fn matrix_zefort_create_reply_status_200_or_202() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "needs bulk-common's retry of unreadable replies (branch decode-retry)"]
 async fn matrix_zefort_mixed() {
     let mut correct = 0;
     let mut failures = Vec::new();
