@@ -1,5 +1,9 @@
 //! `bulk zefort update` and `bulk zefort tag`: a bulk task submitted, waited for and
 //! acknowledged.
+//!
+//! Exit status: 0 when the task finished `done`; 1 for anything else (a refused request, a task
+//! that failed, an outcome the client could not resolve). A Zefort task has no per-item results,
+//! so a partial outcome (2) cannot be told and is never reported.
 
 use std::path::Path;
 
@@ -7,7 +11,7 @@ use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use zefort_api::{
-    BulkUpdate, Client, ContractQuery, ContractStatus, Date, TagId, TagOutcome, Target, Task,
+    BulkUpdate, Client, ContractQuery, ContractStatus, Date, Host, TagId, TagOutcome, Target, Task,
     TaskHandle, WaitOptions,
 };
 
@@ -26,7 +30,10 @@ pub(crate) async fn client(ctx: &mut Ctx) -> anyhow::Result<Client> {
     } else {
         let mut b = Client::builder().api_key(ctx.settings.require_secret("ZEFORT_API_KEY")?);
         if let Some(url) = ctx.settings.value("ZEFORT_BASE_URL")? {
-            b = b.base_url(&url);
+            let host: Host = url
+                .parse()
+                .map_err(|e: zefort_api::Error| e.context("ZEFORT_BASE_URL"))?;
+            b = b.host(host);
         }
         b
     };
@@ -126,7 +133,8 @@ pub(crate) async fn tag(ctx: &mut Ctx, args: ZefortTag) -> anyhow::Result<Outcom
                 json!({ "tag": tag.as_str(), "reply": reply }),
             ))
         }
-        other => bail!("unexpected reply to the tagging request: {other:?}"),
+        // `TagOutcome` is non-exhaustive; a future kind of reply is reported, not guessed at.
+        _ => bail!("the tagging request got a reply this version of bulk does not understand"),
     }
 }
 

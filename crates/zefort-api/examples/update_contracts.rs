@@ -8,8 +8,9 @@
 //! `ZEFORT_BASE_URL` is `sandbox`, `my`, `us`, or any URL speaking the Zefort API (`http://` on
 //! loopback, such as the simulator `cargo xtask sim` serves).
 
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -18,7 +19,25 @@ use zefort_api::{
 };
 
 #[tokio::main]
-async fn main() -> zefort_api::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Display, not Debug: the message says what was being done and what the server
+            // answered, without Rust type names.
+            eprintln!("error: {e}");
+            if e.is_ambiguous() {
+                eprintln!(
+                    "the bulk update may or may not have been applied; look for its task in \
+                     Zefort's task list before running this again"
+                );
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> zefort_api::Result<()> {
     let client = Client::from_env()?;
     println!("Zefort at {}", client.base_url());
 
@@ -59,7 +78,7 @@ async fn main() -> zefort_api::Result<()> {
         });
     let done = client.wait(&TaskHandle::from(&task), &options).await?;
     println!(
-        "finished: task {} backend_status={} frontend_status={} info={:?}",
+        "finished: task {} backend_status={} frontend_status={} info=\"{}\"",
         done.id, done.backend_status, done.frontend_status, done.backend_status_info
     );
     println!("({} HTTP retries)", client.stats().retries);

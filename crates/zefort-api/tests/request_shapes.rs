@@ -316,6 +316,14 @@ fn hosts_and_configuration_rules() -> TestResult {
     assert_eq!(custom.base_url()?.to_string(), "https://zefort.example.com");
     assert!("http://zefort.example.com".parse::<Host>().is_err());
     assert!("http://127.0.0.1:8080".parse::<Host>().is_ok());
+    // A misspelt name lists the accepted ones instead of a URL parser's complaint.
+    for bad in ["sandbx", "zefort.example.com", "EU1"] {
+        let err = bad.parse::<Host>().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let text = err.to_string();
+        assert!(text.contains("sandbox, my (or eu), us"), "{text}");
+        assert!(!text.contains("relative URL"), "{text}");
+    }
 
     let err = Client::builder().build().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);

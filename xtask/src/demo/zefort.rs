@@ -131,7 +131,14 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         .await
     {
         Err(e) if e.kind() == ErrorKind::JobFailed => println!("   {e}"),
-        other => return Err(format!("expected a failed task, got {other:?}").into()),
+        Err(e) => return Err(format!("expected a failed task, got another error: {e}").into()),
+        Ok(task) => {
+            return Err(format!(
+                "expected a failed task, but task {} ended {}",
+                task.id, task.backend_status
+            )
+            .into());
+        }
     }
 
     let row = SummaryRow {
@@ -184,9 +191,9 @@ async fn against_vendor() -> DynResult<SummaryRow> {
     );
     let tasks = client.tasks_page(1, Some(10)).await?;
     println!(
-        "recent tasks: {} listed (of {:?})",
+        "recent tasks: {} listed (of {})",
         tasks.results.len(),
-        tasks.count
+        tasks.count.map_or_else(|| "an unstated number".to_owned(), |n| n.to_string())
     );
     for t in tasks.results.iter().take(5) {
         println!("  {} {} {}", t.id, t.backend_status, t.description);
