@@ -38,33 +38,77 @@
 //!   `{"field": ["message"]}`) become the error's vendor message and details; a 400 with field
 //!   errors is [`ErrorKind::InvalidInput`].
 //!
+//! # Every call, and its source
+//!
+//! Sources: seed 000 (`../shared/seeds/000_fcff8919401f34a3.txt`, the project's primary
+//! source, identical to developers.zefort.com/docs/bulk-operations/), the docs' tags page
+//! (developers.zefort.com/docs/tags/), introduction (hosts, auth) and API reference (the
+//! contract list's query parameters). Auth is the same for every call: HTTP Basic, the API key
+//! as user and an empty password (introduction, "Authentication"); every path keeps its
+//! trailing slash, as every documented example does. The documented examples are test fixtures
+//! (`tests/fixtures/`, checked by `tests/fixtures.rs`).
+//!
+//! | Call | Body sent | Reply fields read | Source | Assumed where the docs are silent, and why it stays safe |
+//! |---|---|---|---|---|
+//! | `POST /api/contracts/bulk_update/` ([`Client::bulk_update`]) | `attributes` (object; `end_date` etc. as `YYYY-MM-DD`), `status` (value to set), and `search` (object of contract-list parameters) or `contracts` (ids) | the task: `id`, `backend_status`, `backend_status_info`, `frontend_status`, `description`, `details.data`, `details.query_params` | seed 000 §1 / bulk-operations §1 (request and reply) | `contracts` as a target is shown on the tag and binder pages and in a task's `details.data`, not in a bulk-update request. The reply's HTTP status is not shown: any 2xx is read as the task (the simulator varies 200/201/202). An unreadable or lost reply is reconciled (below), never re-sent blindly. |
+//! | `GET /api/tasks/{id}/` ([`Client::task`], [`Client::wait`]) | none | `backend_status`, `backend_status_info`, `frontend_status`, `id` | seed 000 §2 / bulk-operations §2 | Only `pending` and `done` are documented. `pending` and running-sounding values (`queued`, `processing`, `running`, `started`, `in_progress`) keep waiting; `done` is success; any other value is a failure ([`ErrorKind::JobFailed`] carrying the value and `backend_status_info`), never a success, so a wrong guess costs an error, not a wrong result. Only `backend_status` is read: another status-like field is ignored. |
+//! | `PATCH /api/tasks/{id}/` ([`Client::acknowledge_task`]) | `frontend_status: "done"` | the task | seed 000 §3 / bulk-operations §3 | Sent only after `done` (failed tasks stay visible to people). Setting it twice is harmless, so it is retried like a read; if it still fails, the finished task is returned with a warning, since the contracts are already changed. |
+//! | `GET /api/tasks/?page=N&page_size=M` ([`Client::tasks_page`], reconciliation) | none | `count`, `next`, `results[].id`, `results[].details.data` | seed 000 ends with a bare mention of `/tasks/`; the envelope is the contract list's (API reference) | Not documented at all: order, paging, whose tasks it lists. Reconciliation uses it only in ways that fail safe (below); a bare JSON array is read as one page. |
+//! | `GET /api/contracts/?…&page=N&page_size=M` ([`Client::search_contracts`], [`Client::contracts_page`]) | none | `next`, `results[].id`, `title`, `status`; other fields kept as JSON | API reference, "Trash > List" parameters (the contract list shares them) | The envelope (`count`, `next`, `previous`, `results`, …) is assumed; paging stops when `next` is null or missing, so an unexpected envelope ends the stream early with a decode error rather than looping. |
+//! | `POST /api/tags/` ([`Client::create_tag`]) | `tag_name`, `active` | `id`, `tag_name`, `active`, `num_contracts` | tags §1 (request and reply) | — |
+//! | `GET /api/tags/` ([`Client::tags`]) | none | `results[]` as tags, `next` | tags page mentions tags by id; list envelope as above | Same envelope assumption as the contract list. |
+//! | `POST /api/tags/{id}/contracts/` ([`Client::tag_contracts`]) | `contracts` (ids) or `search` | a task if the reply is one, else the JSON as is ([`TagOutcome`]) | tags §2 (requests only; no reply printed) | Attaching a tag twice leaves the same result, so the request is retried like a read. |
+//!
 //! # Reconciliation
 //!
 //! A bulk update is not idempotent, so it is never re-sent blindly: after a throttle (429) it is
 //! retried, but if the connection breaks after the request was sent, the reply times out, the
-//! server answers 5xx, or its success reply cannot be read, the outcome is unknown. [`Client::bulk_update`] then reconciles:
+//! server answers 5xx, or its success reply cannot be read, the outcome is unknown. [`Client::bulk_update`] then reconciles, from the task list:
 //!
 //! 1. Before sending, it reads the most recent tasks (`GET /api/tasks/`, up to
-//!    [`ClientBuilder::reconcile_scan_limit`], 200 by default) and notes those whose
-//!    `details.data` already equals the request body.
-//! 2. After an ambiguous outcome it reads them again. A task whose `details.data` equals the body
-//!    (compared as JSON values) and that was not there before was created by this submission:
-//!    it is returned as if the reply had arrived. If none is listed yet, it looks once more
-//!    after 2 s (a server still busy with a timed-out request may list the task late).
-//! 3. If there is none, the [`ErrorKind::AmbiguousOutcome`] error is returned (the request was
-//!    probably not applied), or, with [`ClientBuilder::resubmit_if_absent`], the request is sent
-//!    once more.
+//!    [`ClientBuilder::reconcile_scan_limit`], 200 by default): the ids it sees, their order, the
+//!    list's `count`, whether it reached the end, and which tasks already echo the same body in
+//!    `details.data`.
+//! 2. After an ambiguous outcome it reads the list again (and once more 2 s later, for a server
+//!    still busy with the request). Exactly one task that echoes the body (compared as JSON
+//!    values) and was not there before is this submission's task: it is returned as if the reply
+//!    had arrived. Two or more are a typed error: which one is ours cannot be told, so none is
+//!    adopted.
+//! 3. If none echoes the body and every task created since step 1 was seen (the list was read to
+//!    its end, or the new ids seen account for all of `count`'s growth), nothing was created:
+//!    the update is submitted again, after a fresh step 1. Each resubmission needs its own proof,
+//!    and there are at most [`ClientBuilder::max_resubmissions`] (2 by default; turn it off with
+//!    [`ClientBuilder::resubmit_if_absent`]).
+//! 4. Otherwise the [`ErrorKind::AmbiguousOutcome`] error is returned, saying why the outcome
+//!    could not be settled.
 //!
-//! Limits: the rule needs one extra `GET /api/tasks/` per bulk update; if that read fails, the
-//! update is still sent, but an ambiguous outcome is then returned as an error, unreconciled. It relies on the vendor
-//! echoing the body in `details.data` (documented) and listing new tasks among the first
-//! `reconcile_scan_limit` (assumed newest first; if the vendor lists oldest first and has more
-//! tasks than the limit, the task is not found and the error is returned, never a duplicate
-//! submission). If another client submits an identical body between steps 1 and 2, its task may
-//! be returned instead; it makes the same change. The task list may lag behind the reply: with
-//! `resubmit_if_absent` a slow listing can lead to a second task (harmless for the contracts,
-//! since setting the same values twice changes nothing more). Disable the whole rule with
-//! [`ClientBuilder::reconcile`]`(false)`.
+//! What this assumes about the task list, which the docs never show, and what happens if the
+//! assumption is wrong:
+//!
+//! - **The task echoes the request body in `details.data`** (documented). If the server
+//!   normalised the echo, no task would match: the request would look absent and be sent again,
+//!   at most twice more. A bulk update sets values, so a repeat changes nothing more; the cost is
+//!   an extra task.
+//! - **The list's order.** Newest first is expected. If the list is longer than the scan window,
+//!   a task new to the window counts as new only when both reads keep one order (the tasks they
+//!   share in the same order, new ones at one end); a shuffled list gives a typed error, and an
+//!   oldest-first list hides the new task, which is an error too (the list grew by tasks not
+//!   seen), never a duplicate.
+//! - **Paging.** `page_size` may be ignored or capped: the scan follows `next` whatever the page
+//!   size. A list without `count` that is longer than the window cannot prove absence: an error.
+//! - **Tasks are not deleted from the list, and it lists a task as soon as the request returns.**
+//!   If not, a proof of absence may be wrong, leading to one more submission of the same update
+//!   (same data, an extra task).
+//! - **Other users' tasks.** If the list shows them, older identical ones are ignored (they were
+//!   there before), and one sent at the same moment as ours makes two candidates: an error. The
+//!   one case the rule cannot tell apart: our request created nothing and, within the same
+//!   seconds, someone else sent a byte-identical update; that task would be taken for ours. It
+//!   makes the very same change, so the contracts end right, but the task waited for and
+//!   acknowledged is theirs.
+//!
+//! The snapshot costs one extra `GET /api/tasks/` per bulk update (three rounds of the retry
+//! policy at most); if it cannot be read, the update is still sent, but an ambiguous outcome is
+//! then returned unreconciled. Disable the whole rule with [`ClientBuilder::reconcile`]`(false)`.
 //!
 //! # Errors
 //!
