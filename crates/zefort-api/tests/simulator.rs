@@ -496,6 +496,26 @@ async fn contract_search_streams_every_page_until_next_is_null() -> TestResult {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_examples_contract_search_reads_unreadable_pages_again() -> TestResult {
+    // The example stopped here under malformed replies (issue 16): a page read is safe to
+    // repeat, so a broken page is read again.
+    let rule = FaultRule::new(Fault::MalformedBody)
+        .method("GET")
+        .path("/api/contracts/")
+        .times(2);
+    let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
+    z.seed(30, TAG, 3);
+    let query = ContractQuery::new().q_tags(TAG).minimal(true);
+    let found: Vec<_> = client(&sim)
+        .search_contracts(&query, Some(4))
+        .try_collect()
+        .await?;
+    assert_eq!(found.len(), 10);
+    assert_eq!(sim.faults().injected(), 2);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
 async fn tasks_list_and_acknowledge() -> TestResult {
     let (sim, z) = start(vec![], ZefortConfig::default()).await;
     z.seed(3, TAG, 1);
