@@ -652,7 +652,9 @@ fn enc(s: &str) -> String {
 
 /// A repeatable shuffle (Fisher-Yates over a small linear congruential generator).
 fn shuffle(items: &mut [Value], seed: u64) {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    let mut x = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     for i in (1..items.len()).rev() {
         x = x
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -747,7 +749,10 @@ fn targets(inner: &Inner, body: &Map<String, Value>) -> Result<Vec<String>, Valu
                     continue;
                 }
                 if k == "status" && !v.as_str().is_some_and(|s| CONTRACT_STATUSES.contains(&s)) {
-                    errors.insert(k.clone(), json!([format!("\"{v}\" is not a valid choice.")]));
+                    errors.insert(
+                        k.clone(),
+                        json!([format!("\"{v}\" is not a valid choice.")]),
+                    );
                     continue;
                 }
                 let text = match v {
@@ -838,7 +843,11 @@ fn create_task(
         ForeignTasks::None => {}
         ForeignTasks::Different => {
             let id = inner.new_id("ct");
-            foreign_task(st, inner, json!({ "status": "archived", "contracts": [id] }));
+            foreign_task(
+                st,
+                inner,
+                json!({ "status": "archived", "contracts": [id] }),
+            );
         }
         ForeignTasks::Identical => foreign_task(st, inner, body.clone()),
     }

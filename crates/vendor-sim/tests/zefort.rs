@@ -17,9 +17,10 @@ struct Sim {
 }
 
 async fn sim() -> Sim {
-    let (handle, zefort) = vendor_sim::zefort::start(SimBuilder::new("zefort"), ZefortConfig::default())
-        .await
-        .unwrap();
+    let (handle, zefort) =
+        vendor_sim::zefort::start(SimBuilder::new("zefort"), ZefortConfig::default())
+            .await
+            .unwrap();
     Sim {
         base: handle.base_url(),
         http: reqwest::Client::new(),
@@ -43,7 +44,10 @@ impl Sim {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -69,7 +73,11 @@ async fn the_documented_requests_are_accepted_and_answered_in_the_documented_sha
     s.zefort.seed(4, "contracts of service", 2);
     let req = fixture("bulk_update.request.json");
     let (status, task) = s
-        .send("POST", req["path"].as_str().unwrap(), Some(req["body"].clone()))
+        .send(
+            "POST",
+            req["path"].as_str().unwrap(),
+            Some(req["body"].clone()),
+        )
         .await;
     assert!((200..300).contains(&status), "{status} {task}");
     let documented = fixture("bulk_update.reply.json")["body"].clone();
@@ -80,7 +88,9 @@ async fn the_documented_requests_are_accepted_and_answered_in_the_documented_sha
 
     let id = task["id"].as_str().unwrap();
     let ack = fixture("task_acknowledge.request.json")["body"].clone();
-    let (status, acked) = s.send("PATCH", &format!("/api/tasks/{id}/"), Some(ack)).await;
+    let (status, acked) = s
+        .send("PATCH", &format!("/api/tasks/{id}/"), Some(ack))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(acked["frontend_status"], "done");
     assert_eq!(
@@ -89,13 +99,19 @@ async fn the_documented_requests_are_accepted_and_answered_in_the_documented_sha
     );
 
     let req = fixture("tag_create.request.json");
-    let (status, tag) = s.send("POST", "/api/tags/", Some(req["body"].clone())).await;
+    let (status, tag) = s
+        .send("POST", "/api/tags/", Some(req["body"].clone()))
+        .await;
     assert_eq!(status, 201);
     assert_eq!(keys(&tag), keys(&fixture("tag_create.reply.json")["body"]));
     let tag_id = tag["id"].as_str().unwrap();
     let search = fixture("tag_attach_search.request.json")["body"].clone();
     let (status, _) = s
-        .send("POST", &format!("/api/tags/{tag_id}/contracts/"), Some(search))
+        .send(
+            "POST",
+            &format!("/api/tags/{tag_id}/contracts/"),
+            Some(search),
+        )
         .await;
     assert!((200..300).contains(&status));
     Ok(())
@@ -194,6 +210,10 @@ async fn unknown_keys_wrong_types_and_missing_fields_are_400s() -> TestResult {
     assert!(reply.get("ordering").is_some());
     let (status, _) = s.send("GET", "/api/contracts/?q_tag=x", None).await;
     assert_eq!(status, 400);
-    assert_eq!(s.zefort.tasks().len(), 1, "no refused request created a task");
+    assert_eq!(
+        s.zefort.tasks().len(),
+        1,
+        "no refused request created a task"
+    );
     Ok(())
 }

@@ -29,7 +29,6 @@ use crate::{ErrorKind, Result};
 /// reply timed out may list the task a moment later.
 const RELOOK_DELAY: Duration = Duration::from_secs(2);
 
-
 /// The most rounds of reading the task list for one decision.
 const LIST_ROUNDS: u32 = 3;
 
@@ -247,7 +246,9 @@ async fn list_patiently(client: &Client, body: &Value) -> Result<Listing> {
     loop {
         match list(client, body).await {
             Ok(listing) => return Ok(listing),
-            Err(e) if round < LIST_ROUNDS && (e.is_retryable() || e.kind() == ErrorKind::Decode) => {
+            Err(e)
+                if round < LIST_ROUNDS && (e.is_retryable() || e.kind() == ErrorKind::Decode) =>
+            {
                 tracing::warn!(error = %e, round, "could not read the task list; trying again");
                 tokio::time::sleep(RELOOK_DELAY * round).await;
                 round += 1;
@@ -362,11 +363,23 @@ mod tests {
         assert!(matches!(judge(&before, after, 2), Verdict::Unknown(_)));
         // Shuffled again: one id new to the window, as many as the list grew by, but the kept
         // tasks changed places, so the "new" one may be old.
-        let before = listing(&[("t1", false), ("t2", false), ("t3", false)], false, Some(50));
-        let after = listing(&[("t7", true), ("t2", false), ("t1", false)], false, Some(51));
+        let before = listing(
+            &[("t1", false), ("t2", false), ("t3", false)],
+            false,
+            Some(50),
+        );
+        let after = listing(
+            &[("t7", true), ("t2", false), ("t1", false)],
+            false,
+            Some(51),
+        );
         assert!(matches!(judge(&before, after, 3), Verdict::Unknown(_)));
         // The same with a stable order (newest first) is adopted.
-        let after = listing(&[("t7", true), ("t1", false), ("t2", false)], false, Some(51));
+        let after = listing(
+            &[("t7", true), ("t1", false), ("t2", false)],
+            false,
+            Some(51),
+        );
         assert!(matches!(judge(&before, after, 3), Verdict::Found(_)));
         let before = listing(&[("t1", false)], false, Some(50));
         let after = listing(&[("t1", false)], false, Some(49));

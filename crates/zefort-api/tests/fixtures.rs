@@ -183,7 +183,10 @@ async fn tag_creation_and_attachment_are_the_documented_requests() -> TestResult
     let tag = c.create_tag("employment-contracts", true).await?;
     assert_eq!(tag.id.as_str(), "tag_1KYjSqmiPdCtXdtq5J");
     let out = c
-        .tag_contracts(&tag.id, &Target::search(ContractQuery::new().q("Contract-to")))
+        .tag_contracts(
+            &tag.id,
+            &Target::search(ContractQuery::new().q("Contract-to")),
+        )
         .await?;
     assert_eq!(out, TagOutcome::Other(json!({})));
     c.tag_contracts(&tag.id, &Target::contracts(["ct_123", "ct_124", "ct_125"]))

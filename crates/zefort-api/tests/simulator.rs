@@ -242,7 +242,10 @@ async fn a_server_error_on_submit_is_not_resubmitted_when_turned_off() -> TestRe
     let err = c.bulk_update(&the_update()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
     assert_eq!(err.status(), Some(502));
-    assert!(err.to_string().contains("proves no task was created"), "{err}");
+    assert!(
+        err.to_string().contains("proves no task was created"),
+        "{err}"
+    );
     assert_eq!(
         sim.counters().received("POST /api/contracts/bulk_update/"),
         1
@@ -282,7 +285,10 @@ async fn resubmissions_are_bounded_and_each_needs_its_own_proof() -> TestResult 
     z.seed(4, TAG, 1);
     let err = client(&sim).bulk_update(&the_update()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
-    assert!(err.to_string().contains("none of the 3 submissions"), "{err}");
+    assert!(
+        err.to_string().contains("none of the 3 submissions"),
+        "{err}"
+    );
     assert_eq!(
         sim.counters().received("POST /api/contracts/bulk_update/"),
         3
@@ -297,7 +303,10 @@ async fn resubmissions_are_bounded_and_each_needs_its_own_proof() -> TestResult 
             .times(2),
     );
     let err = c.bulk_update(&the_update()).await.unwrap_err();
-    assert!(err.to_string().contains("none of the 2 submissions"), "{err}");
+    assert!(
+        err.to_string().contains("none of the 2 submissions"),
+        "{err}"
+    );
     assert_eq!(
         sim.counters().received("POST /api/contracts/bulk_update/"),
         5

@@ -399,7 +399,13 @@ async fn matrix_zefort_listing_other_users_identical_task() {
     )
     .await;
     run.assert_error(ErrorKind::AmbiguousOutcome, 1);
-    assert!(run.result.as_ref().unwrap_err().to_string().contains("2 new tasks"));
+    assert!(
+        run.result
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("2 new tasks")
+    );
     run.assert_no_foreign_adopted();
 }
 
@@ -424,7 +430,14 @@ async fn matrix_zefort_status_unknown_running_value() {
 #[tokio::test(start_paused = true)]
 async fn matrix_zefort_status_undocumented_failure_value() {
     let cfg = config(|c| c.failure_status = "failed".into());
-    let run = run_with(3, vec![], cfg, |b| b, |z| z.fail_next_task("Quota exceeded")).await;
+    let run = run_with(
+        3,
+        vec![],
+        cfg,
+        |b| b,
+        |z| z.fail_next_task("Quota exceeded"),
+    )
+    .await;
     run.assert_error(ErrorKind::JobFailed, 1);
     let err = run.result.as_ref().unwrap_err();
     assert_eq!(err.vendor_code(), Some("failed"));
@@ -481,8 +494,6 @@ async fn matrix_zefort_mixed() {
             }
         }
     }
-    eprintln!(
-        "matrix_zefort_mixed: {correct}/{MIXED_RUNS} runs correct; others: {failures:#?}"
-    );
+    eprintln!("matrix_zefort_mixed: {correct}/{MIXED_RUNS} runs correct; others: {failures:#?}");
     assert!(correct * 100 >= MIXED_RUNS * 95, "{correct}/{MIXED_RUNS}");
 }

@@ -193,7 +193,9 @@ async fn against_vendor() -> DynResult<SummaryRow> {
     println!(
         "recent tasks: {} listed (of {})",
         tasks.results.len(),
-        tasks.count.map_or_else(|| "an unstated number".to_owned(), |n| n.to_string())
+        tasks
+            .count
+            .map_or_else(|| "an unstated number".to_owned(), |n| n.to_string())
     );
     for t in tasks.results.iter().take(5) {
         println!("  {} {} {}", t.id, t.backend_status, t.description);
