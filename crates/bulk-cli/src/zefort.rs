@@ -101,7 +101,17 @@ pub(crate) async fn update(ctx: &mut Ctx, args: ZefortUpdate) -> anyhow::Result<
     }
     update.validate()?;
     let client = client(ctx).await?;
-    let task = client.bulk_update(&update).await?;
+    let task = client.bulk_update(&update).await.map_err(|e| {
+        if e.is_ambiguous() {
+            // Say what to do next: the client could not settle it from the task list.
+            anyhow::Error::new(e).context(
+                "the bulk update may or may not have been applied; check the tasks in Zefort \
+                 (the web UI's task list) before running it again",
+            )
+        } else {
+            e.into()
+        }
+    })?;
     submitted(
         ctx,
         &client,
