@@ -41,7 +41,8 @@ mod proptests;
 mod table;
 
 pub use bulk::{
-    AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, default_poll_policy,
+    AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, Reconcile,
+    default_poll_policy,
 };
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
@@ -52,7 +53,10 @@ pub use bulk_common::{
 };
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use envelope::Envelope;
-pub use job::{BackgroundJob, EntryCounts, EntryStatus, JobEntry, JobId, JobStatus, JobWatch};
+pub use job::{
+    BackgroundJob, DEFAULT_STALL_TIMEOUT, EntryCounts, EntryStatus, JobEntry, JobId, JobStatus,
+    JobWatch,
+};
 pub use model::{
     Identifier, Process, ProcessId, ProcessStatus, ProcessUpdate, Query, Timestamp, Update,
     validate,
