@@ -180,7 +180,7 @@ pub struct BulkProgress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reconcile {
-    /// How many times items may be sent again (default 3); reads back happen once more.
+    /// How many times items may be sent again (default 8); reads back happen once more.
     pub rounds: u32,
     /// How long to wait before reading back items whose request was ambiguous, so that a job
     /// created by the lost request can finish first (default 30 s).
@@ -190,7 +190,7 @@ pub struct Reconcile {
 impl Default for Reconcile {
     fn default() -> Self {
         Reconcile {
-            rounds: 3,
+            rounds: 8,
             settle: Duration::from_secs(30),
         }
     }
@@ -546,6 +546,9 @@ struct Unresolved {
     /// Not yet read back since it became unresolved (a fresh ambiguous request may still be
     /// applied by a job we never heard of, so the read-back waits for it to settle).
     fresh: bool,
+    /// Its job could not be followed because looking at it failed: look again before reading
+    /// the item back.
+    retrack: bool,
 }
 
 struct Runner {
@@ -690,7 +693,7 @@ impl Runner {
                 }
                 Done::Tracked(chunk, job, result) => {
                     tracking -= 1;
-                    self.tracked(chunk, &job, result);
+                    self.tracked(chunk, &job, result, true);
                     self.emit_progress();
                 }
             }
@@ -699,7 +702,13 @@ impl Runner {
     }
 
     /// Records a tracked chunk: the entries the job attributed, and the rest as unresolved.
-    fn tracked(&mut self, chunk: Chunk, job: &BackgroundJob, result: Result<Vec<Option<Outcome>>>) {
+    fn tracked(
+        &mut self,
+        chunk: Chunk,
+        job: &BackgroundJob,
+        result: Result<Vec<Option<Outcome>>>,
+        may_retrack: bool,
+    ) {
         match result {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
@@ -719,6 +728,7 @@ impl Runner {
                                 job.id
                             )),
                             fresh: true,
+                            retrack: false,
                         }),
                     }
                 }
@@ -726,6 +736,11 @@ impl Runner {
             Err(e) => {
                 // The job may still be running (stalled, past the deadline, not followable):
                 // read its items back, but never send them again while it may apply them.
+                let retrack = may_retrack
+                    && !matches!(
+                        e.kind(),
+                        ErrorKind::JobFailed | ErrorKind::DeadlineExceeded | ErrorKind::Cancelled
+                    );
                 let fallback = if e.kind() == ErrorKind::JobFailed {
                     if self.report.stopped.is_none() {
                         self.report.stopped = Some(e.clone());
@@ -746,6 +761,7 @@ impl Runner {
                         resend: false,
                         fallback: fallback.clone(),
                         fresh: true,
+                        retrack,
                     });
                 }
             }
@@ -770,6 +786,10 @@ impl Runner {
                     () = cancel.cancelled() => break,
                 }
             }
+            self.retrack(cancel).await;
+            if self.unresolved.is_empty() {
+                break;
+            }
             let pool = std::mem::take(&mut self.unresolved);
             let looks = read_back(
                 &self.cfg.client,
@@ -778,6 +798,7 @@ impl Runner {
                 self.cfg.concurrency,
             )
             .await;
+            let looks = settle_duplicates(&pool, looks);
             let may_resend =
                 round < settings.rounds && self.report.stopped.is_none() && !cancel.is_cancelled();
             let mut resend = Vec::new();
@@ -802,15 +823,21 @@ impl Runner {
                         let outcome = with_note(&u.fallback, &format!("not read back: {why}"));
                         self.settle_item(u, outcome);
                     }
-                    Look::Unreadable(why) => {
+                    Look::Later | Look::Unreadable(_) if round < settings.rounds => {
                         u.fresh = false;
-                        if round < settings.rounds {
-                            self.unresolved.push(u);
-                        } else {
-                            let outcome =
-                                with_note(&u.fallback, &format!("reading it back failed: {why}"));
-                            self.settle_item(u, outcome);
-                        }
+                        self.unresolved.push(u);
+                    }
+                    Look::Later => {
+                        let outcome = with_note(
+                            &u.fallback,
+                            "an earlier update of the same process was still unresolved",
+                        );
+                        self.settle_item(u, outcome);
+                    }
+                    Look::Unreadable(why) => {
+                        let outcome =
+                            with_note(&u.fallback, &format!("reading it back failed: {why}"));
+                        self.settle_item(u, outcome);
                     }
                 }
             }
@@ -845,6 +872,46 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// Looks again at the jobs that could not be followed because looking failed, and
+    /// attributes their entries as after a normal wait.
+    async fn retrack(&mut self, cancel: &CancellationToken) {
+        let (again, rest): (Vec<Unresolved>, Vec<Unresolved>) =
+            std::mem::take(&mut self.unresolved)
+                .into_iter()
+                .partition(|u| u.retrack && u.job.is_some());
+        self.unresolved = rest;
+        // A job's items were unresolved together and in request order: regroup them.
+        let mut jobs: Vec<(JobId, Vec<Unresolved>)> = Vec::new();
+        for u in again {
+            let id = u.job.clone().unwrap_or_else(|| JobId(String::new()));
+            match jobs.last_mut() {
+                Some((last, items)) if *last == id => items.push(u),
+                _ => jobs.push((id, vec![u])),
+            }
+        }
+        for (id, items) in jobs {
+            let job = BackgroundJob::new(id.0.clone(), items.len() as u64);
+            let mut chunk = Chunk {
+                items: Vec::with_capacity(items.len()),
+                resends: 0,
+            };
+            for u in items {
+                self.report.progress.unknown -= 1;
+                chunk.items.push((u.index, u.update));
+            }
+            let result = track(
+                &self.cfg.client,
+                &job,
+                &chunk.items,
+                self.cfg.poll.clone(),
+                self.cfg.stall_timeout,
+                cancel.clone(),
+            )
+            .await;
+            self.tracked(chunk, &job, result, false);
+        }
     }
 
     fn unresolve(&mut self, u: Unresolved) {
@@ -964,6 +1031,7 @@ impl Runner {
                     resend: true,
                     fallback: Outcome::Unknown(msg.clone()),
                     fresh: true,
+                    retrack: false,
                 });
             }
         } else {
@@ -1046,6 +1114,60 @@ enum Look {
     Unsound(String),
     /// The read failed (why); it may be tried again.
     Unreadable(String),
+    /// An earlier pending update of the same process goes first; look again next round.
+    Later,
+}
+
+/// Pending items that update the same process. When one of them holds its values, the earlier
+/// ones (in input order) that do not may have been overwritten by it, and sending them again
+/// could undo it: they cannot be settled; the later ones may be sent again, after it as in the
+/// input. When none holds, none was applied (the last one applied would show), so the earliest
+/// goes first and the others wait for the next round.
+fn settle_duplicates(pool: &[Unresolved], mut looks: Vec<Look>) -> Vec<Look> {
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, u) in pool.iter().enumerate() {
+        if let Some(id) = u.update.identifier() {
+            groups
+                .entry(identity_key(id.key(), &id.value()))
+                .or_default()
+                .push(i);
+        }
+    }
+    for members in groups.into_values().filter(|m| m.len() > 1) {
+        if members
+            .iter()
+            .any(|&i| matches!(looks[i], Look::Unreadable(_)))
+        {
+            continue;
+        }
+        let last_held = members
+            .iter()
+            .copied()
+            .filter(|&i| matches!(looks[i], Look::Held))
+            .map(|i| pool[i].index)
+            .max();
+        if let Some(last_held) = last_held {
+            // Later updates than the one that shows may be sent again: they come after it in
+            // the input, as they would have. Earlier ones may have been overwritten by it.
+            for &i in &members {
+                if pool[i].index < last_held && matches!(looks[i], Look::NotHeld | Look::Missing) {
+                    looks[i] = Look::Unsound(
+                        "another update of the same process, whose outcome was also unknown, \
+                         is there instead"
+                            .into(),
+                    );
+                }
+            }
+            continue;
+        }
+        let first = members.iter().copied().min_by_key(|&i| pool[i].index);
+        for &i in &members {
+            if Some(i) != first && matches!(looks[i], Look::NotHeld | Look::Missing) {
+                looks[i] = Look::Later;
+            }
+        }
+    }
+    looks
 }
 
 /// Reads back the processes of `pool`: by id one at a time (the documented fetch by id), by
@@ -1057,12 +1179,6 @@ async fn read_back(
     concurrency: usize,
 ) -> Vec<Look> {
     let mut looks: Vec<Option<Look>> = pool.iter().map(|_| None).collect();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for u in pool {
-        if let Some(id) = u.update.identifier() {
-            *seen.entry(identity_key(id.key(), &id.value())).or_default() += 1;
-        }
-    }
     let mut by_id = Vec::new();
     let mut by_key: BTreeMap<String, Vec<(usize, Value)>> = BTreeMap::new();
     for (i, u) in pool.iter().enumerate() {
@@ -1070,16 +1186,6 @@ async fn read_back(
             looks[i] = Some(Look::Unsound("the item has no single identifier".into()));
             continue;
         };
-        if seen
-            .get(&identity_key(ident.key(), &ident.value()))
-            .is_some_and(|&n| n > 1)
-        {
-            // Two pending updates of one process: its values cannot say which was applied.
-            looks[i] = Some(Look::Unsound(format!(
-                "another item with an unknown outcome also updates {ident}"
-            )));
-            continue;
-        }
         match ident {
             Identifier::Id(id) => by_id.push((i, id)),
             Identifier::PrimaryKey { key, value } => {
