@@ -295,9 +295,10 @@ async fn matrix_chakra_malformed_json_on_create() {
 
 #[tokio::test(start_paused = true)]
 async fn matrix_chakra_malformed_json_on_poll() {
-    // A look at the job is unreadable: the wait goes on (or the items are read back).
+    // A status read is safe to repeat: the unreadable reply is read again (issue 16 §1).
     let run = run(vec![on(JOB, Fault::MalformedBody).nth(1)]).await;
     run.assert_complete();
+    assert_eq!(run.sim.counters().route_counts(JOB).faulted, 1);
 }
 
 #[tokio::test(start_paused = true)]
