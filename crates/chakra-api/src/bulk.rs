@@ -43,9 +43,10 @@
 //! request was ambiguous (then the read-back waits [`Reconcile::settle`] first, so a job created
 //! by the lost request can finish) or the item's job is known to have ended. Items of a job that
 //! may still be running are never sent again: they stay [`Outcome::Unknown`] (or
-//! [`Outcome::Error`] for a job the vendor failed). Two pending items that update the same
-//! process, an update that changes the identifying attribute, and a delete whose process is not
-//! listed cannot be settled by reading back and stay unknown. [`BulkProgress::read_back`],
+//! [`Outcome::Error`] for a job the vendor failed). Pending items that update the same process
+//! are settled in input order (an earlier one whose values were overwritten by a later one stays
+//! unknown); an update that changes the identifying attribute, and a delete whose process is not
+//! listed, cannot be settled by reading back and stay unknown. [`BulkProgress::read_back`],
 //! [`BulkProgress::found_applied`] and [`BulkProgress::resent`] say what was done.
 //! [`BulkUpdate::reconcile`] turns this off (unknown items are then reported as they are).
 //! [`AmbiguousPolicy::Resend`] instead resends an ambiguous chunk once, blindly, for callers
