@@ -565,3 +565,71 @@ async fn an_ended_stream_is_never_polled_again() -> TestResult {
     assert_eq!(report.succeeded(), 5);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_simulator_refuses_unknown_misplaced_and_mistyped_fields_with_400() -> TestResult {
+    use chakra_api::bulk_common::{Idempotency, Method};
+    let (sim, chakra) = start(ChakraConfig::default(), vec![], 2).await;
+    let client = client(&sim);
+    let patch = "/v1/ext/procedure/lead/process";
+    let cases = [
+        (patch, json!({"processes": [], "dryRun": true}), "dryRun"),
+        (
+            patch,
+            json!({"process": [{"id": "x", "update": {"state": "NEW"}}]}),
+            "process",
+        ),
+        (patch, json!({"processes": {"id": "x"}}), "processes"),
+        (
+            patch,
+            json!({"processes": [{"lead_id": "L-1", "state": "DONE"}]}),
+            "update",
+        ),
+        (
+            patch,
+            json!({"processes": [{"lead_id": "L-1", "update": {"stat": "DONE"}}]}),
+            "update.stat",
+        ),
+        (
+            patch,
+            json!({"processes": [{"lead_id": "L-1", "update": {"isDeleted": "yes"}}]}),
+            "isDeleted",
+        ),
+        (
+            patch,
+            json!({"processes": [{"lead_id": "L-1", "update": {"nextActionAt": "soon"}}]}),
+            "nextActionAt",
+        ),
+        (
+            "/v1/ext/procedure/lead/process/list",
+            json!({"where": {}, "limt": 10}),
+            "limt",
+        ),
+        (
+            "/v1/ext/procedure/lead/process/list",
+            json!({"skip": "0"}),
+            "skip",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let method = if path.ends_with("/list") {
+            Method::Post
+        } else {
+            Method::Patch
+        };
+        let err = client
+            .http()
+            .request(method, path)
+            .idempotency(Idempotency::Idempotent)
+            .json(&body)
+            .send()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{body} was accepted"));
+        assert_eq!(err.status(), Some(400), "{body}: {err}");
+        assert_eq!(err.vendor_code(), Some("VALIDATION_ERROR"), "{body}");
+        assert!(err.to_string().contains(field), "{body}: {err}");
+    }
+    assert_eq!(chakra.jobs_created(), 0);
+    Ok(())
+}
