@@ -1534,3 +1534,80 @@ impl Client {
         Ok(BackgroundJob::new(env.data.id, n as u64))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn items() -> Vec<(u64, ProcessUpdate)> {
+        (0..3)
+            .map(|i| {
+                (
+                    i,
+                    ProcessUpdate::by_key("lead_id", format!("L-{i}")).state("DONE"),
+                )
+            })
+            .collect()
+    }
+
+    fn entry(raw: Value) -> JobEntry {
+        JobEntry::from_raw(raw)
+    }
+
+    #[test]
+    fn entries_without_index_or_identifier_are_never_matched_by_order() {
+        let entries: Vec<JobEntry> = ["SUCCESS", "ERROR", "SUCCESS"]
+            .iter()
+            .map(|s| entry(json!({ "completionStatus": s })))
+            .collect();
+        assert_eq!(map_entries(&items(), &entries), vec![None, None, None]);
+    }
+
+    #[test]
+    fn entries_are_matched_by_index_or_by_a_unique_echoed_identifier() {
+        let entries = vec![
+            entry(
+                json!({"completionStatus": "ERROR", "payload": {"lead_id": "L-2", "update": {}}}),
+            ),
+            entry(json!({"completionStatus": "SUCCESS", "index": 0})),
+        ];
+        let out = map_entries(&items(), &entries);
+        assert_eq!(out[0], Some(Outcome::Success));
+        assert_eq!(out[1], None);
+        assert!(matches!(out[2], Some(Outcome::Error(_))));
+    }
+
+    #[test]
+    fn an_index_contradicted_by_the_echoed_identifier_or_claimed_twice_is_not_trusted() {
+        let entries = vec![
+            entry(
+                json!({"completionStatus": "SUCCESS", "index": 0, "payload": {"lead_id": "L-1"}}),
+            ),
+            entry(json!({"completionStatus": "SUCCESS", "index": 2})),
+            entry(json!({"completionStatus": "ERROR", "index": 2})),
+        ];
+        assert_eq!(map_entries(&items(), &entries), vec![None, None, None]);
+    }
+
+    #[test]
+    fn completion_status_wins_over_any_other_status_field() {
+        let e = entry(json!({"status": "SUCCESS", "completionStatus": "ERROR", "index": 0}));
+        assert_eq!(e.status, EntryStatus::Error);
+    }
+
+    #[test]
+    fn only_http_413_is_a_size_error() {
+        let words = Error::new(ErrorKind::InvalidInput, "refused")
+            .with_status(400)
+            .with_vendor(
+                Some("PAYLOAD_TOO_LARGE".into()),
+                Some("payload too large".into()),
+            );
+        assert!(!is_size_error(&words));
+        assert!(is_size_error(
+            &Error::new(ErrorKind::Http, "x").with_status(413)
+        ));
+    }
+}
