@@ -583,3 +583,50 @@ async fn matrix_chakra_mixed() {
     );
     assert!(correct * 20 >= MIXED_RUNS * 19, "{correct}/{MIXED_RUNS}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn matrix_chakra_badjson_270_items() {
+    // The outside check's case: 270 updates (260 existing processes, 10 missing) with a
+    // malformed 200 reply on 20 % of all requests. It used to end "0 applied, 270 unknown"
+    // while the server applied 260; now every item has its definite answer.
+    for seed in 0..5 {
+        let rule = FaultRule::new(Fault::MalformedBody).probability(0.2);
+        let builder = SimBuilder::new("chakra").seed(500 + seed).fault(rule);
+        let cfg = ChakraConfig::default();
+        let (sim, chakra) = vendor_sim::chakra::start(builder, cfg.clone())
+            .await
+            .unwrap();
+        chakra.add_procedure(ProcedureSpec::new("lead", "lead_id"));
+        for i in 0..260 {
+            chakra
+                .add_process("lead", json!({"lead_id": format!("L-{i}")}))
+                .unwrap();
+        }
+        let client = Client::builder()
+            .base_url(sim.base_url())
+            .token(cfg.token.into())
+            .build()
+            .unwrap();
+        let updates = (0..270).map(|i| {
+            ProcessUpdate::by_key("lead_id", format!("L-{i}"))
+                .state("DONE")
+                .data("score", i)
+        });
+        let r = bounded(client.bulk_update("lead").run(updates))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.unknown_count(),
+            0,
+            "seed {seed}: {:?}",
+            r.failures().first()
+        );
+        assert_eq!(r.succeeded(), 260, "seed {seed}");
+        assert_eq!(r.errors(), 10, "seed {seed}");
+        for i in 0..260 {
+            let p = chakra.process_by_key("lead", &format!("L-{i}")).unwrap();
+            assert_eq!(p["state"], "DONE");
+            assert_eq!(p["data"]["score"], i);
+        }
+    }
+}
