@@ -284,10 +284,18 @@ pub(crate) async fn update(ctx: &mut Ctx, args: ChakraUpdate) -> anyhow::Result<
     let stopped = report.stopped_early();
     // After a whole-run failure, the items it refused all carry that one error: it is shown
     // once below, and only the items that failed on their own are listed.
+    let stop_text = stopped.map(ToString::to_string);
     let listed: Vec<_> = report
         .failures()
         .iter()
-        .filter(|f| stopped.is_none() || f.job.is_some() || f.outcome.label() != "error")
+        .filter(|f| {
+            let Some(stop) = &stop_text else {
+                return true;
+            };
+            let m = f.outcome.message().unwrap_or_default();
+            f.outcome.label() != "error"
+                || !(m.contains(stop.as_str()) || m.starts_with("not sent"))
+        })
         .collect();
     for f in listed.iter().take(10) {
         let id = f.identifier.as_ref().map(ToString::to_string);

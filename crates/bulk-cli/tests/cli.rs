@@ -685,3 +685,53 @@ fn jobs_resume_continues_a_broken_zoho_export_from_its_checkpoint() {
     assert!(!dir.path().join("ids.job").exists());
     drop(sim);
 }
+
+#[test]
+fn chakra_update_whose_job_the_vendor_fails_is_one_error_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = vendor_sim::chakra::ChakraConfig {
+        start_delay: Duration::from_millis(5),
+        quirks: vendor_sim::chakra::ChakraQuirks {
+            fail_jobs: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (sim, chakra) = rt
+        .block_on(vendor_sim::chakra::start(
+            vendor_sim::SimBuilder::new("chakra"),
+            cfg.clone(),
+        ))
+        .unwrap();
+    chakra.add_procedure(vendor_sim::chakra::ProcedureSpec::new("lead", "lead_id"));
+    for i in 0..20 {
+        chakra
+            .add_process("lead", serde_json::json!({"lead_id": format!("L-{i}")}))
+            .unwrap();
+    }
+    let lines: String = (0..20)
+        .map(|i| format!("{{\"lead_id\": \"L-{i}\", \"update\": {{\"state\": \"DONE\"}}}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("u.jsonl"), &lines).unwrap();
+    let out = bulk(dir.path())
+        .env("CHAKRA_BASE_URL", sim.base_url())
+        .env("CHAKRA_TOKEN", &cfg.token)
+        .args(["--poll-ms", "5", "chakra", "update", "lead", "u.jsonl"])
+        .args(["--failed-out", "failed.jsonl"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert_eq!(stderr.matches("bulk: error").count(), 1, "{stderr}");
+    assert!(stderr.contains("nothing was applied"), "{stderr}");
+    assert_eq!(stderr.matches("  item ").count(), 0, "{stderr}");
+    let failed = std::fs::read_to_string(dir.path().join("failed.jsonl")).unwrap();
+    assert_eq!(failed, lines);
+}
