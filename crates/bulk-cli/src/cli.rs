@@ -17,7 +17,7 @@ see the README). They are never printed and never taken as flag values.
 Examples:
   bulk --sim zoho export All_Orders --out rows.csv
   bulk zoho export All_Orders --criteria 'Status == \"Open\"' --out open.jsonl --job-file export.job
-  bulk chakra update lead updates.csv --failed-out failed.jsonl
+  bulk chakra update lead updates.csv --key lead_id --failed-out failed.jsonl
   bulk zefort update --tag 'contracts of service' --end-date 2023-02-15 --status done
   bulk unicat delete --children r-discontinued --exclude r-keep
   bulk jobs resume export.job
@@ -190,7 +190,7 @@ Empty cells are left out.\nJSONL: one item per line in the API's shape, \
 The whole file is checked before anything is sent: a malformed row or an unknown column stops \
 the command (exit 1). Items the server refuses are written to --failed-out in the JSONL shape, \
 to fix and send again (exit 2).",
-        after_help = "Examples:\n  bulk chakra update lead updates.csv --failed-out failed.jsonl\n  bulk chakra update lead failed.jsonl   # after fixing the failed items"
+        after_help = "Examples:\n  bulk chakra update lead updates.csv --key lead_id --failed-out failed.jsonl\n  bulk chakra update lead failed.jsonl   # after fixing the failed items"
     )]
     Update(ChakraUpdate),
 }
@@ -204,10 +204,19 @@ pub(crate) struct ChakraUpdate {
     /// The input format (default: from the extension).
     #[arg(long, value_enum)]
     pub(crate) format: Option<Format>,
-    /// Write the items that failed here (JSONL, ready to fix and resend); the items whose
-    /// outcome is unknown go to the same path with `.unknown` before the extension.
+    /// The procedure's primary-key attribute, when a CSV file identifies processes by it
+    /// rather than by an `id` column (for example `lead_id`).
+    #[arg(long, value_name = "ATTRIBUTE")]
+    pub(crate) key: Option<String>,
+    /// Write every item that was not applied here (JSONL, ready to fix and resend; JSONL input
+    /// lines are copied as they were); the items whose outcome stayed unknown go to the same
+    /// path with `.unknown` before the extension.
     #[arg(long, value_name = "PATH")]
     pub(crate) failed_out: Option<PathBuf>,
+    /// Do not read back the processes of items whose outcome is unknown (and do not send
+    /// again the ones not applied): report them as unknown.
+    #[arg(long)]
+    pub(crate) no_reconcile: bool,
     /// Items per request.
     #[arg(long, value_name = "N")]
     pub(crate) chunk_size: Option<usize>,

@@ -112,7 +112,7 @@ fn chakra_update_reports_partial_failure_with_a_failed_out_file() {
     let summary = json_summary(
         bulk(dir.path())
             .args(["--sim", "--json", "chakra", "update", "lead", "updates.csv"])
-            .args(["--failed-out", "failed.jsonl"])
+            .args(["--key", "lead_id", "--failed-out", "failed.jsonl"])
             .assert()
             .code(2),
     );
@@ -151,18 +151,36 @@ fn chakra_update_stops_on_a_bad_file_before_sending() {
         .stderr(predicate::str::contains("cannot open missing.csv"));
     write("ragged.csv", "lead_id,state\nL-1,DONE\nL-2,DONE,extra\n");
     bulk(dir.path())
-        .args(["--sim", "chakra", "update", "lead", "ragged.csv"])
+        .args([
+            "--sim",
+            "chakra",
+            "update",
+            "lead",
+            "ragged.csv",
+            "--key",
+            "lead_id",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("ragged.csv: malformed row"))
         .stderr(predicate::str::contains("line: 3"));
     write("typo.csv", "lead_id,stat\nL-1,DONE\n");
     bulk(dir.path())
-        .args(["--sim", "chakra", "update", "lead", "typo.csv"])
+        .args([
+            "--sim", "chakra", "update", "lead", "typo.csv", "--key", "lead_id",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("unknown columns"))
         .stderr(predicate::str::contains("`stat`"));
+    // No identifier column: a lone unknown column is not taken for one.
+    write("nokey.csv", "leadid,state\nL-1,DONE\n");
+    bulk(dir.path())
+        .args(["--sim", "chakra", "update", "lead", "nokey.csv"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown columns: `leadid`"))
+        .stderr(predicate::str::contains("--key"));
     write(
         "bad.jsonl",
         "{\"lead_id\": \"L-1\", \"update\": {\"state\": \"DONE\"}}\n{oops\n",
@@ -173,6 +191,101 @@ fn chakra_update_stops_on_a_bad_file_before_sending() {
         .code(1)
         .stdout(predicate::str::contains("\"status\":\"error\""))
         .stderr(predicate::str::contains("bad.jsonl: line 2 is not JSON"));
+}
+
+#[test]
+fn chakra_update_of_an_unknown_procedure_is_one_error_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..30)
+        .map(|i| format!("{{\"lead_id\": \"L-{i}\", \"update\": {{\"state\": \"DONE\"}}}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("u.jsonl"), &lines).unwrap();
+    let out = bulk(dir.path())
+        .args(["--sim", "chakra", "update", "no_such_procedure", "u.jsonl"])
+        .args(["--chunk-size", "5", "--failed-out", "failed.jsonl"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nothing was applied"))
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert_eq!(stderr.matches("HTTP 404").count(), 1, "{stderr}");
+    assert!(!stderr.contains("  item "), "no per-item lines: {stderr}");
+    // Every item is kept to send again, as it was in the file.
+    let failed = std::fs::read_to_string(dir.path().join("failed.jsonl")).unwrap();
+    assert_eq!(failed, lines);
+}
+
+#[test]
+fn chakra_failed_out_keeps_unreadable_lines_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "{\"lead_id\": \"L-1\", \"update\": {\"state\": \"DONE\"}}\n[1, 2]\n\n\"just text\"\n{\"lead_id\": \"L-2\", \"update\": {}}\n";
+    std::fs::write(dir.path().join("u.jsonl"), input).unwrap();
+    let summary = json_summary(
+        bulk(dir.path())
+            .args(["--sim", "--json", "chakra", "update", "lead", "u.jsonl"])
+            .args(["--failed-out", "failed.jsonl"])
+            .assert()
+            .code(2),
+    );
+    assert_eq!(summary["succeeded"], 1);
+    let failed = std::fs::read_to_string(dir.path().join("failed.jsonl")).unwrap();
+    assert_eq!(
+        failed,
+        "[1, 2]\n\"just text\"\n{\"lead_id\": \"L-2\", \"update\": {}}\n"
+    );
+}
+
+#[test]
+fn chakra_failed_out_holds_items_never_sent_after_a_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = vendor_sim::chakra::ChakraConfig {
+        start_delay: Duration::from_millis(5),
+        ..Default::default()
+    };
+    let builder = vendor_sim::SimBuilder::new("chakra").fault(
+        vendor_sim::FaultRule::new(vendor_sim::Fault::Status(401))
+            .method("PATCH")
+            .nth(2),
+    );
+    let (sim, chakra) = rt
+        .block_on(vendor_sim::chakra::start(builder, cfg.clone()))
+        .unwrap();
+    chakra.add_procedure(vendor_sim::chakra::ProcedureSpec::new("lead", "lead_id"));
+    for i in 0..12 {
+        chakra
+            .add_process("lead", serde_json::json!({"lead_id": format!("L-{i}")}))
+            .unwrap();
+    }
+    let lines: Vec<String> = (0..12)
+        .map(|i| format!("{{\"lead_id\": \"L-{i}\", \"update\": {{\"state\": \"DONE\"}}}}"))
+        .collect();
+    std::fs::write(dir.path().join("u.jsonl"), lines.join("\n") + "\n").unwrap();
+    let out = bulk(dir.path())
+        .env("CHAKRA_BASE_URL", sim.base_url())
+        .env("CHAKRA_TOKEN", &cfg.token)
+        .args(["--poll-ms", "5", "chakra", "update", "lead", "u.jsonl"])
+        .args(["--chunk-size", "2", "--concurrency", "1"])
+        .args(["--failed-out", "failed.jsonl"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert_eq!(stderr.matches("HTTP 401").count(), 1, "{stderr}");
+    let failed = std::fs::read_to_string(dir.path().join("failed.jsonl")).unwrap();
+    assert_eq!(
+        failed,
+        lines[2..].join("\n") + "\n",
+        "every item not applied"
+    );
 }
 
 #[test]
@@ -571,4 +684,54 @@ fn jobs_resume_continues_a_broken_zoho_export_from_its_checkpoint() {
     );
     assert!(!dir.path().join("ids.job").exists());
     drop(sim);
+}
+
+#[test]
+fn chakra_update_whose_job_the_vendor_fails_is_one_error_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = vendor_sim::chakra::ChakraConfig {
+        start_delay: Duration::from_millis(5),
+        quirks: vendor_sim::chakra::ChakraQuirks {
+            fail_jobs: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (sim, chakra) = rt
+        .block_on(vendor_sim::chakra::start(
+            vendor_sim::SimBuilder::new("chakra"),
+            cfg.clone(),
+        ))
+        .unwrap();
+    chakra.add_procedure(vendor_sim::chakra::ProcedureSpec::new("lead", "lead_id"));
+    for i in 0..20 {
+        chakra
+            .add_process("lead", serde_json::json!({"lead_id": format!("L-{i}")}))
+            .unwrap();
+    }
+    let lines: String = (0..20)
+        .map(|i| format!("{{\"lead_id\": \"L-{i}\", \"update\": {{\"state\": \"DONE\"}}}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("u.jsonl"), &lines).unwrap();
+    let out = bulk(dir.path())
+        .env("CHAKRA_BASE_URL", sim.base_url())
+        .env("CHAKRA_TOKEN", &cfg.token)
+        .args(["--poll-ms", "5", "chakra", "update", "lead", "u.jsonl"])
+        .args(["--failed-out", "failed.jsonl"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert_eq!(stderr.matches("bulk: error").count(), 1, "{stderr}");
+    assert!(stderr.contains("nothing was applied"), "{stderr}");
+    assert_eq!(stderr.matches("  item ").count(), 0, "{stderr}");
+    let failed = std::fs::read_to_string(dir.path().join("failed.jsonl")).unwrap();
+    assert_eq!(failed, lines);
 }

@@ -37,11 +37,28 @@ use tokio::io::AsyncBufReadExt;
 type DynResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 #[tokio::main]
-async fn main() -> DynResult {
+async fn main() -> std::process::ExitCode {
+    // Errors are shown with Display (what went wrong and what to do), not Debug.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> DynResult {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [procedure, file] = args.as_slice() else {
-        eprintln!("usage: update_processes <procedure> <updates.jsonl|updates.csv>");
-        std::process::exit(2);
+    let (procedure, file, key) = match args.as_slice() {
+        [p, f] => (p, f, None),
+        [p, f, k] => (p, f, Some(k.as_str())),
+        _ => {
+            eprintln!(
+                "usage: update_processes <procedure> <updates.jsonl|updates.csv> [primary-key attribute of the CSV]"
+            );
+            std::process::exit(2);
+        }
     };
     let client = Client::from_env()?;
     let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
@@ -80,7 +97,7 @@ async fn main() -> DynResult {
     );
     let started = Instant::now();
     let report = if file.ends_with(".csv") {
-        bulk.run(csv_items(Path::new(file))?).await?
+        bulk.run(csv_items(Path::new(file), key)?).await?
     } else {
         bulk.run_stream(jsonl_items(Path::new(file)).await?).await?
     };
@@ -112,6 +129,13 @@ async fn main() -> DynResult {
     if report.failures().len() > 10 {
         println!("  ... and {} more", report.failures().len() - 10);
     }
+    let p = report.progress();
+    if p.read_back > 0 {
+        println!(
+            "unknown outcomes resolved by reading back: {} read, {} found applied, {} sent again",
+            p.read_back, p.found_applied, p.resent
+        );
+    }
     if let Some(e) = report.stopped_early() {
         println!("stopped early: {e}");
     }
@@ -140,6 +164,9 @@ async fn main() -> DynResult {
         "invalid": report.invalid(),
         "unknown": report.unknown_count(),
         "jobs": report.jobs().len(),
+        "read_back": p.read_back,
+        "found_applied": p.found_applied,
+        "resent": p.resent,
         "elapsed_ms": elapsed.as_secs_f64() * 1e3,
         "peak_rss_kib": peak_rss_kib(),
         "cpu_ms": cpu_ms(),
@@ -173,10 +200,16 @@ async fn jsonl_items(path: &Path) -> DynResult<impl Stream<Item = ProcessUpdate>
 }
 
 /// The CSV file as a lazy iterator of updates (columns as [`TableLayout`] reads them).
-fn csv_items(path: &Path) -> DynResult<impl Iterator<Item = ProcessUpdate> + Send> {
+fn csv_items(
+    path: &Path,
+    key: Option<&str>,
+) -> DynResult<impl Iterator<Item = ProcessUpdate> + Send> {
     let mut reader = csv::Reader::from_path(path)?;
     let headers: Vec<String> = reader.headers()?.iter().map(String::from).collect();
-    let layout = TableLayout::new(&headers)?;
+    let layout = match key {
+        Some(key) => TableLayout::with_primary_key(&headers, key)?,
+        None => TableLayout::new(&headers)?,
+    };
     Ok(reader.into_records().map(move |record| match record {
         Ok(r) => layout.update(&r.iter().collect::<Vec<_>>()),
         Err(e) => ProcessUpdate::from_wire(Value::String(format!("bad CSV row: {e}"))),

@@ -25,22 +25,42 @@
 //! number of failures. [`BulkUpdate::on_item`] sees every item's outcome as it is known, for
 //! callers who want to write a full log without holding it.
 //!
-//! # Ambiguous outcomes: the bulk PATCH is not safe to repeat
-//! When a chunk's request may have reached the server but no usable reply came back (a
-//! connection reset after sending, a 5xx, a timeout, an unreadable reply), the chunk may or may
-//! not have been applied, and the job that would say so is unknown. Resending it would create a
-//! second job; the values would be set twice, which is harmless for plain assignments but not
-//! for state changes that trigger automations, or when another writer changed the process in
-//! between. So by default ([`AmbiguousPolicy::Report`]) such a chunk is **not** resent: each of
-//! its items is reported as [`Outcome::Unknown`], returned by [`BulkReport::unknown`], for the
-//! caller to reconcile (read the processes back with
-//! [`Client::get_process`](crate::Client::get_process) or
-//! [`Client::list_processes`](crate::Client::list_processes), or resend knowingly).
-//! [`AmbiguousPolicy::Resend`] resends such a chunk once instead, for callers whose updates are
-//! plain assignments. A 429 refusal is not ambiguous (nothing was done) and is retried by the
-//! HTTP layer; a refused chunk (4xx, or `_errors` on 2xx) gives [`Outcome::Error`] to each item.
+//! # Unknown outcomes are resolved by reading the processes back
+//! The bulk PATCH is not safe to repeat blindly: a second job would set the values twice, which
+//! is harmless for plain assignments but not for state changes that trigger automations. So an
+//! item whose outcome is unknown is first **read back**, never guessed:
+//! - a chunk whose request may have reached the server without a usable reply (a reset after
+//!   sending, a 5xx, a timeout, an unreadable reply): no job id is known;
+//! - an item of a finished job that none of its entries can be trusted for: entries are matched
+//!   by their `index` or by the identifier they echo (both undocumented), **never by their
+//!   order**, and not at all when they disagree with the job's counts;
+//! - an item of a job that could not be followed to its end (it stalled, passed the deadline,
+//!   polling kept failing, or the vendor failed the job outright).
+//!
+//! After the run, those items' processes are read (by id, or by primary key through the list
+//! endpoint). An item whose process already holds every requested value counts as applied. The
+//! others are sent again, in at most [`Reconcile::rounds`] rounds, but only when that is safe: the
+//! request was ambiguous (then the read-back waits [`Reconcile::settle`] first, so a job created
+//! by the lost request can finish) or the item's job is known to have ended. Items of a job that
+//! may still be running are never sent again: they stay [`Outcome::Unknown`] (or
+//! [`Outcome::Error`] for a job the vendor failed). Pending items that update the same process
+//! are settled in input order (an earlier one whose values were overwritten by a later one stays
+//! unknown); an update that changes the identifying attribute, and a delete whose process is not
+//! listed, cannot be settled by reading back and stay unknown. [`BulkProgress::read_back`],
+//! [`BulkProgress::found_applied`] and [`BulkProgress::resent`] say what was done.
+//! [`BulkUpdate::reconcile`] turns this off (unknown items are then reported as they are).
+//! [`AmbiguousPolicy::Resend`] instead resends an ambiguous chunk once, blindly, for callers
+//! whose updates are plain assignments. A 429 refusal is not ambiguous (nothing was done) and is
+//! retried by the HTTP layer; a refused chunk (4xx, or `_errors` on 2xx) gives
+//! [`Outcome::Error`] to each item.
+//!
+//! # Whole-run failures
+//! A refusal that every later request would get too (401/403, or 404 on the bulk path: the
+//! procedure does not exist) and a job the vendor failed outright stop the run:
+//! [`BulkReport::stopped_early`] holds that one error, no more input is read, and the items not
+//! sent are [`Outcome::Error`] "not sent".
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +75,8 @@ use tokio::task::JoinSet;
 
 use crate::envelope::{Envelope, is_size_error};
 use crate::job::{BackgroundJob, EntryStatus, JobEntry, JobId};
-use crate::model::{Identifier, ProcessUpdate};
+use crate::model::{Identifier, Process, ProcessUpdate, Query, Update};
+use crate::process::MAX_LIST_LIMIT;
 use crate::{Client, Error, ErrorKind, Result};
 
 /// Default items per request.
@@ -67,7 +88,9 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum AmbiguousPolicy {
-    /// Do not resend; report the chunk's items as [`Outcome::Unknown`] (the default).
+    /// Do not resend blindly: read the chunk's items back and resend only those not applied,
+    /// as the [module docs](self) describe (the default; with reconciliation off, the items are
+    /// reported as [`Outcome::Unknown`]).
     #[default]
     Report,
     /// Resend the chunk once (it may then be applied twice, by two jobs).
@@ -146,6 +169,46 @@ pub struct BulkProgress {
     pub jobs: u64,
     /// The chunk size now in use (smaller after a size error).
     pub chunk_size: usize,
+    /// Items whose process was read back after an unknown outcome (counted per read).
+    pub read_back: u64,
+    /// Items found applied by reading their process back.
+    pub found_applied: u64,
+    /// Items sent again after the read-back showed they were not applied.
+    pub resent: u64,
+}
+
+/// How unknown outcomes are resolved after a run (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reconcile {
+    /// How many times items may be sent again (default 8); reads back happen once more.
+    pub rounds: u32,
+    /// How long to wait before reading back items whose request was ambiguous, so that a job
+    /// created by the lost request can finish first (default 30 s).
+    pub settle: Duration,
+}
+
+impl Default for Reconcile {
+    fn default() -> Self {
+        Reconcile {
+            rounds: 8,
+            settle: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Reconcile {
+    /// Sets [`rounds`](Self::rounds).
+    pub fn rounds(mut self, rounds: u32) -> Self {
+        self.rounds = rounds;
+        self
+    }
+
+    /// Sets [`settle`](Self::settle).
+    pub fn settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
 }
 
 /// The result of a bulk update: every input item's outcome.
@@ -289,6 +352,8 @@ pub struct BulkUpdate {
     max_pending: Option<usize>,
     poll: PollPolicy,
     ambiguous: AmbiguousPolicy,
+    reconcile: Option<Reconcile>,
+    stall_timeout: Option<Duration>,
     keep_successes: bool,
     on_progress: Option<ProgressFn>,
     on_item: Option<ItemFn>,
@@ -304,6 +369,8 @@ impl fmt::Debug for BulkUpdate {
             .field("max_pending_chunks", &self.pending_limit())
             .field("poll", &self.poll)
             .field("ambiguous", &self.ambiguous)
+            .field("reconcile", &self.reconcile)
+            .field("stall_timeout", &self.stall_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -328,6 +395,8 @@ impl BulkUpdate {
             max_pending: None,
             poll: default_poll_policy(),
             ambiguous: AmbiguousPolicy::default(),
+            reconcile: Some(Reconcile::default()),
+            stall_timeout: Some(crate::job::DEFAULT_STALL_TIMEOUT),
             keep_successes: false,
             on_progress: None,
             on_item: None,
@@ -364,6 +433,27 @@ impl BulkUpdate {
     /// What to do with a chunk whose outcome is unknown (default: report, do not resend).
     pub fn ambiguous(mut self, policy: AmbiguousPolicy) -> Self {
         self.ambiguous = policy;
+        self
+    }
+
+    /// Whether and how unknown outcomes are resolved by reading the processes back and sending
+    /// the items not applied again (default: on, [`Reconcile::default`]). `false` turns it off.
+    pub fn reconcile(mut self, on: bool) -> Self {
+        self.reconcile = on.then(|| self.reconcile.take().unwrap_or_default());
+        self
+    }
+
+    /// Resolves unknown outcomes with these settings (turns reconciliation on).
+    pub fn reconcile_with(mut self, settings: Reconcile) -> Self {
+        self.reconcile = Some(settings);
+        self
+    }
+
+    /// How long a job's entry counts may stay unchanged before its items are treated as not
+    /// followable (default 10 minutes; `None`: until the poll deadline). See
+    /// [`JobWatch::stall_timeout`](crate::JobWatch::stall_timeout).
+    pub fn stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.stall_timeout = timeout;
         self
     }
 
@@ -440,13 +530,33 @@ struct Chunk {
 
 enum Done {
     Submitted(Chunk, Result<BackgroundJob>),
-    Tracked(Chunk, BackgroundJob, Result<Vec<Outcome>>),
+    Tracked(Chunk, BackgroundJob, Result<Vec<Option<Outcome>>>),
+}
+
+/// An item whose outcome is not known yet, waiting to be read back.
+struct Unresolved {
+    index: u64,
+    update: ProcessUpdate,
+    job: Option<JobId>,
+    /// Whether the item may be sent again when the read-back shows that its values are not
+    /// there: true when no job was created for it as far as we know, or its job has ended.
+    /// False while its job may still apply it (stalled, past the deadline, not followable).
+    resend: bool,
+    /// How the item ends when nothing better is learnt.
+    fallback: Outcome,
+    /// Not yet read back since it became unresolved (a fresh ambiguous request may still be
+    /// applied by a job we never heard of, so the read-back waits for it to settle).
+    fresh: bool,
+    /// Its job could not be followed because looking at it failed: look again before reading
+    /// the item back.
+    retrack: bool,
 }
 
 struct Runner {
     cfg: BulkUpdate,
     report: BulkReport,
     chunk_size: usize,
+    unresolved: Vec<Unresolved>,
 }
 
 impl Runner {
@@ -464,10 +574,38 @@ impl Runner {
             cfg,
             report,
             chunk_size,
+            unresolved: Vec::new(),
         }
     }
 
     async fn run<S>(mut self, updates: S) -> Result<BulkReport>
+    where
+        S: Stream<Item = ProcessUpdate> + Send,
+    {
+        let cancel = self.cfg.cancel.clone().unwrap_or_default();
+        self.drive(updates, VecDeque::new(), &cancel).await?;
+        if self.cfg.reconcile.is_some() && !cancel.is_cancelled() {
+            self.reconcile(&cancel).await?;
+        }
+        for u in std::mem::take(&mut self.unresolved) {
+            let outcome = u.fallback.clone();
+            self.settle_item(u, outcome);
+        }
+        let mut report = self.report;
+        report.failures.sort_by_key(|r| r.index);
+        if let Some(s) = report.successes.as_mut() {
+            s.sort_by_key(|(i, _)| *i);
+        }
+        Ok(report)
+    }
+
+    /// Sends the input (and the chunks already queued) and tracks every job to its end.
+    async fn drive<S>(
+        &mut self,
+        updates: S,
+        mut requeue: VecDeque<Chunk>,
+        cancel: &CancellationToken,
+    ) -> Result<()>
     where
         S: Stream<Item = ProcessUpdate> + Send,
     {
@@ -477,10 +615,8 @@ impl Runner {
         // One chunk read ahead while requests are in flight, so a free slot never waits for
         // the input (at most one chunk more in memory).
         let mut ready: Option<Chunk> = None;
-        let mut requeue: VecDeque<Chunk> = VecDeque::new();
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let (mut sending, mut tracking) = (0usize, 0usize);
-        let cancel = self.cfg.cancel.clone().unwrap_or_default();
         let limit = self.cfg.pending_limit();
         loop {
             while sending < self.cfg.concurrency && sending + tracking < limit {
@@ -558,37 +694,253 @@ impl Runner {
                 }
                 Done::Tracked(chunk, job, result) => {
                     tracking -= 1;
-                    match result {
-                        Ok(outcomes) => {
-                            let mut outcomes = outcomes.into_iter();
-                            self.finish_chunk(chunk, Some(&job.id), |_| {
-                                outcomes.next().unwrap_or_else(|| {
-                                    Outcome::Unknown(
-                                        "the job reported no entry for this item".into(),
-                                    )
-                                })
-                            });
-                        }
-                        Err(e) => {
-                            let msg = format!(
-                                "job {} could not be followed to its end ({e}); it may still apply this item",
-                                job.id
-                            );
-                            self.finish_chunk(chunk, Some(&job.id), |_| {
-                                Outcome::Unknown(msg.clone())
-                            });
-                        }
-                    }
+                    self.tracked(chunk, &job, result, true);
                     self.emit_progress();
                 }
             }
         }
-        let mut report = self.report;
-        report.failures.sort_by_key(|r| r.index);
-        if let Some(s) = report.successes.as_mut() {
-            s.sort_by_key(|(i, _)| *i);
+        Ok(())
+    }
+
+    /// Records a tracked chunk: the entries the job attributed, and the rest as unresolved.
+    fn tracked(
+        &mut self,
+        chunk: Chunk,
+        job: &BackgroundJob,
+        result: Result<Vec<Option<Outcome>>>,
+        may_retrack: bool,
+    ) {
+        match result {
+            Ok(outcomes) => {
+                let mut outcomes = outcomes.into_iter();
+                for (index, update) in chunk.items {
+                    match outcomes.next().flatten() {
+                        Some(outcome) => self.record_item(index, update, Some(&job.id), outcome),
+                        // The job has ended but did not say (in a way we can trust) how this
+                        // item went: read it back, and send it again if it is not there.
+                        None => self.unresolve(Unresolved {
+                            index,
+                            update,
+                            job: Some(job.id.clone()),
+                            resend: true,
+                            fallback: Outcome::Unknown(format!(
+                                "job {} ended, but none of its entries could be matched to \
+                                 this item",
+                                job.id
+                            )),
+                            fresh: true,
+                            retrack: false,
+                        }),
+                    }
+                }
+            }
+            Err(e) => {
+                // The job may still be running (stalled, past the deadline, not followable):
+                // read its items back, but never send them again while it may apply them.
+                let retrack = may_retrack
+                    && !matches!(
+                        e.kind(),
+                        ErrorKind::JobFailed | ErrorKind::DeadlineExceeded | ErrorKind::Cancelled
+                    );
+                let fallback = if e.kind() == ErrorKind::JobFailed {
+                    if self.report.stopped.is_none() {
+                        self.report.stopped = Some(e.clone());
+                    }
+                    Outcome::Error(format!("{e}"))
+                } else {
+                    Outcome::Unknown(format!(
+                        "job {} could not be followed to its end ({e}); it may still apply this \
+                         item",
+                        job.id
+                    ))
+                };
+                for (index, update) in chunk.items {
+                    self.unresolve(Unresolved {
+                        index,
+                        update,
+                        job: Some(job.id.clone()),
+                        resend: false,
+                        fallback: fallback.clone(),
+                        fresh: true,
+                        retrack,
+                    });
+                }
+            }
         }
-        Ok(report)
+    }
+
+    /// Reads back the unresolved items' processes: those holding the requested values were
+    /// applied; the others are sent again where that is safe, in bounded rounds.
+    async fn reconcile(&mut self, cancel: &CancellationToken) -> Result<()> {
+        let Some(settings) = self.cfg.reconcile.clone() else {
+            return Ok(());
+        };
+        let mut round = 0;
+        while !self.unresolved.is_empty() && !cancel.is_cancelled() {
+            if self.unresolved.iter().any(|u| u.fresh && u.job.is_none())
+                && !settings.settle.is_zero()
+            {
+                // A request whose reply was lost may have created a job that is still
+                // working: give it time before looking, so a resend does not race it.
+                tokio::select! {
+                    () = tokio::time::sleep(settings.settle) => {}
+                    () = cancel.cancelled() => break,
+                }
+            }
+            self.retrack(cancel).await;
+            if self.unresolved.is_empty() {
+                break;
+            }
+            let pool = std::mem::take(&mut self.unresolved);
+            let looks = read_back(
+                &self.cfg.client,
+                &self.cfg.procedure,
+                &pool,
+                self.cfg.concurrency,
+            )
+            .await;
+            let looks = settle_duplicates(&pool, looks);
+            let may_resend =
+                round < settings.rounds && self.report.stopped.is_none() && !cancel.is_cancelled();
+            let mut resend = Vec::new();
+            for (mut u, look) in pool.into_iter().zip(looks) {
+                self.report.progress.read_back += 1;
+                match look {
+                    Look::Held => {
+                        self.report.progress.found_applied += 1;
+                        self.settle_item(u, Outcome::Success);
+                    }
+                    Look::NotHeld | Look::Missing if u.resend && may_resend => resend.push(u),
+                    Look::NotHeld | Look::Missing => {
+                        let what = if matches!(look, Look::Missing) {
+                            "no such process was found"
+                        } else {
+                            "the process does not hold the requested values"
+                        };
+                        let outcome = with_note(&u.fallback, &format!("read back: {what}"));
+                        self.settle_item(u, outcome);
+                    }
+                    Look::Unsound(why) => {
+                        let outcome = with_note(&u.fallback, &format!("not read back: {why}"));
+                        self.settle_item(u, outcome);
+                    }
+                    Look::Later | Look::Unreadable(_) if round < settings.rounds => {
+                        u.fresh = false;
+                        self.unresolved.push(u);
+                    }
+                    Look::Later => {
+                        let outcome = with_note(
+                            &u.fallback,
+                            "an earlier update of the same process was still unresolved",
+                        );
+                        self.settle_item(u, outcome);
+                    }
+                    Look::Unreadable(why) => {
+                        let outcome =
+                            with_note(&u.fallback, &format!("reading it back failed: {why}"));
+                        self.settle_item(u, outcome);
+                    }
+                }
+            }
+            self.emit_progress();
+            if !resend.is_empty() {
+                tracing::info!(
+                    items = resend.len(),
+                    round,
+                    "sending again the items that were not applied"
+                );
+                self.report.progress.resent += resend.len() as u64;
+                let mut chunks = VecDeque::new();
+                let mut items = Vec::new();
+                for u in resend {
+                    self.report.progress.unknown -= 1;
+                    items.push((u.index, u.update));
+                    if items.len() == self.chunk_size {
+                        chunks.push_back(Chunk {
+                            items: std::mem::take(&mut items),
+                            resends: 1,
+                        });
+                    }
+                }
+                if !items.is_empty() {
+                    chunks.push_back(Chunk { items, resends: 1 });
+                }
+                self.drive(futures::stream::empty(), chunks, cancel).await?;
+            }
+            round += 1;
+            if round > settings.rounds {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks again at the jobs that could not be followed because looking failed, and
+    /// attributes their entries as after a normal wait.
+    async fn retrack(&mut self, cancel: &CancellationToken) {
+        let (again, rest): (Vec<Unresolved>, Vec<Unresolved>) =
+            std::mem::take(&mut self.unresolved)
+                .into_iter()
+                .partition(|u| u.retrack && u.job.is_some());
+        self.unresolved = rest;
+        // A job's items were unresolved together and in request order: regroup them.
+        let mut jobs: Vec<(JobId, Vec<Unresolved>)> = Vec::new();
+        for u in again {
+            let id = u.job.clone().unwrap_or_else(|| JobId(String::new()));
+            match jobs.last_mut() {
+                Some((last, items)) if *last == id => items.push(u),
+                _ => jobs.push((id, vec![u])),
+            }
+        }
+        for (id, items) in jobs {
+            let job = BackgroundJob::new(id.0.clone(), items.len() as u64);
+            let mut chunk = Chunk {
+                items: Vec::with_capacity(items.len()),
+                resends: 0,
+            };
+            for u in items {
+                self.report.progress.unknown -= 1;
+                chunk.items.push((u.index, u.update));
+            }
+            let result = track(
+                &self.cfg.client,
+                &job,
+                &chunk.items,
+                self.cfg.poll.clone(),
+                self.cfg.stall_timeout,
+                cancel.clone(),
+            )
+            .await;
+            self.tracked(chunk, &job, result, false);
+        }
+    }
+
+    fn unresolve(&mut self, u: Unresolved) {
+        self.report.progress.unknown += 1;
+        self.unresolved.push(u);
+    }
+
+    /// Records the final outcome of an item that was unresolved.
+    fn settle_item(&mut self, u: Unresolved, outcome: Outcome) {
+        self.report.progress.unknown -= 1;
+        self.record_item(u.index, u.update, u.job.as_ref(), outcome);
+    }
+
+    fn record_item(
+        &mut self,
+        index: u64,
+        update: ProcessUpdate,
+        job: Option<&JobId>,
+        outcome: Outcome,
+    ) {
+        let keep = !matches!(outcome, Outcome::Success);
+        self.record(ItemResult {
+            index,
+            identifier: update.identifier(),
+            outcome,
+            job: job.cloned(),
+            update: keep.then_some(update),
+        });
     }
 
     /// Pulls the next chunk of valid items, reporting invalid ones on the way.
@@ -636,8 +988,9 @@ impl Runner {
     ) {
         let client = self.cfg.client.clone();
         let policy = self.cfg.poll.clone();
+        let stall = self.cfg.stall_timeout;
         tasks.spawn(async move {
-            let result = track(&client, &job, &chunk.items, policy, cancel).await;
+            let result = track(&client, &job, &chunk.items, policy, stall, cancel).await;
             Done::Tracked(chunk, job, result)
         });
     }
@@ -669,12 +1022,24 @@ impl Runner {
                 requeue.push_back(chunk);
                 return;
             }
-            let msg = format!(
-                "the request carrying this item may or may not have been applied ({e}); it was not resent"
-            );
-            self.finish_chunk(chunk, None, |_| Outcome::Unknown(msg.clone()));
+            let msg =
+                format!("the request carrying this item may or may not have been applied ({e})");
+            for (index, update) in chunk.items {
+                self.unresolve(Unresolved {
+                    index,
+                    update,
+                    job: None,
+                    resend: true,
+                    fallback: Outcome::Unknown(msg.clone()),
+                    fresh: true,
+                    retrack: false,
+                });
+            }
         } else {
-            if matches!(e.kind(), ErrorKind::Auth | ErrorKind::Config)
+            // A refusal of the whole request, not of its items: the credentials, the
+            // configuration, or the procedure itself (404 on the bulk path, whose only
+            // variable part is the procedure). Every later request would be refused alike.
+            if (matches!(e.kind(), ErrorKind::Auth | ErrorKind::Config) || e.status() == Some(404))
                 && self.report.stopped.is_none()
             {
                 self.report.stopped = Some(e.clone());
@@ -693,14 +1058,7 @@ impl Runner {
     ) {
         for (index, update) in chunk.items {
             let outcome = outcome(index);
-            let keep = !matches!(outcome, Outcome::Success);
-            self.record(ItemResult {
-                index,
-                identifier: update.identifier(),
-                outcome,
-                job: job.cloned(),
-                update: keep.then_some(update),
-            });
+            self.record_item(index, update, job, outcome);
         }
     }
 
@@ -735,105 +1093,374 @@ impl Runner {
     }
 }
 
-/// Waits for a chunk's job and maps its entries back to the chunk's items (in chunk order).
+/// `outcome` with `note` added to its message (a success stays a success).
+fn with_note(outcome: &Outcome, note: &str) -> Outcome {
+    match outcome {
+        Outcome::Success => Outcome::Success,
+        Outcome::Error(m) => Outcome::Error(format!("{m}; {note}")),
+        Outcome::Invalid(m) => Outcome::Invalid(format!("{m}; {note}")),
+        Outcome::Unknown(m) => Outcome::Unknown(format!("{m}; {note}")),
+    }
+}
+
+/// What reading an item's process back showed.
+enum Look {
+    /// The process holds every value the update asks for.
+    Held,
+    /// The process exists and does not hold them.
+    NotHeld,
+    /// No process has the identifier.
+    Missing,
+    /// A read-back cannot settle this item (why).
+    Unsound(String),
+    /// The read failed (why); it may be tried again.
+    Unreadable(String),
+    /// An earlier pending update of the same process goes first; look again next round.
+    Later,
+}
+
+/// Pending items that update the same process. When one of them holds its values, the earlier
+/// ones (in input order) that do not may have been overwritten by it, and sending them again
+/// could undo it: they cannot be settled; the later ones may be sent again, after it as in the
+/// input. When none holds, none was applied (the last one applied would show), so the earliest
+/// goes first and the others wait for the next round.
+fn settle_duplicates(pool: &[Unresolved], mut looks: Vec<Look>) -> Vec<Look> {
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, u) in pool.iter().enumerate() {
+        if let Some(id) = u.update.identifier() {
+            groups
+                .entry(identity_key(id.key(), &id.value()))
+                .or_default()
+                .push(i);
+        }
+    }
+    for members in groups.into_values().filter(|m| m.len() > 1) {
+        if members
+            .iter()
+            .any(|&i| matches!(looks[i], Look::Unreadable(_)))
+        {
+            continue;
+        }
+        let last_held = members
+            .iter()
+            .copied()
+            .filter(|&i| matches!(looks[i], Look::Held))
+            .map(|i| pool[i].index)
+            .max();
+        if let Some(last_held) = last_held {
+            // Later updates than the one that shows may be sent again: they come after it in
+            // the input, as they would have. Earlier ones may have been overwritten by it.
+            for &i in &members {
+                if pool[i].index < last_held && matches!(looks[i], Look::NotHeld | Look::Missing) {
+                    looks[i] = Look::Unsound(
+                        "another update of the same process, whose outcome was also unknown, \
+                         is there instead"
+                            .into(),
+                    );
+                }
+            }
+            continue;
+        }
+        let first = members.iter().copied().min_by_key(|&i| pool[i].index);
+        for &i in &members {
+            if Some(i) != first && matches!(looks[i], Look::NotHeld | Look::Missing) {
+                looks[i] = Look::Later;
+            }
+        }
+    }
+    looks
+}
+
+/// Reads back the processes of `pool`: by id one at a time (the documented fetch by id), by
+/// primary key through the list endpoint, up to 100 values per query (`{key: [values]}`).
+async fn read_back(
+    client: &Client,
+    procedure: &str,
+    pool: &[Unresolved],
+    concurrency: usize,
+) -> Vec<Look> {
+    let mut looks: Vec<Option<Look>> = pool.iter().map(|_| None).collect();
+    let mut by_id = Vec::new();
+    let mut by_key: BTreeMap<String, Vec<(usize, Value)>> = BTreeMap::new();
+    for (i, u) in pool.iter().enumerate() {
+        let Some(ident) = u.update.identifier() else {
+            looks[i] = Some(Look::Unsound("the item has no single identifier".into()));
+            continue;
+        };
+        match ident {
+            Identifier::Id(id) => by_id.push((i, id)),
+            Identifier::PrimaryKey { key, value } => {
+                if u.update
+                    .update()
+                    .data
+                    .get(&key)
+                    .is_some_and(|v| !same_value(v, &value))
+                {
+                    looks[i] = Some(Look::Unsound(format!(
+                        "the update changes {key}, so the process cannot be found by it"
+                    )));
+                    continue;
+                }
+                by_key.entry(key).or_default().push((i, value));
+            }
+        }
+    }
+    let fetched: Vec<(usize, Result<Process>)> = futures::stream::iter(by_id)
+        .map(|(i, id)| async move { (i, client.get_process(procedure, &id.0).await) })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (i, result) in fetched {
+        looks[i] = Some(match result {
+            Ok(p) => compare(&p, pool[i].update.update()),
+            Err(e) if e.status() == Some(404) => missing(pool[i].update.update()),
+            Err(e) => Look::Unreadable(e.to_string()),
+        });
+    }
+    for (key, items) in by_key {
+        for group in items.chunks(MAX_LIST_LIMIT as usize) {
+            let values: Vec<Value> = group.iter().map(|(_, v)| v.clone()).collect();
+            let query = Query::new().any_of(key.clone(), values);
+            let found: Result<Vec<Process>> = client
+                .list_processes(procedure, query, MAX_LIST_LIMIT)
+                .try_collect()
+                .await;
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    for (i, _) in group {
+                        looks[*i] = Some(Look::Unreadable(e.to_string()));
+                    }
+                    continue;
+                }
+            };
+            let mut by_value: HashMap<String, Vec<&Process>> = HashMap::new();
+            for p in &found {
+                if let Some(v) = p.data.get(&key) {
+                    by_value.entry(value_text(v)).or_default().push(p);
+                }
+            }
+            for (i, value) in group {
+                let update = pool[*i].update.update();
+                looks[*i] = Some(match by_value.get(&value_text(value)).map(Vec::as_slice) {
+                    None | Some([]) => missing(update),
+                    Some([p]) => compare(p, update),
+                    Some(_) => Look::Unsound(format!("several processes have {key} = {value}")),
+                });
+            }
+        }
+    }
+    looks
+        .into_iter()
+        .map(|l| l.unwrap_or_else(|| Look::Unreadable("not read".into())))
+        .collect()
+}
+
+/// A process that was not found: a missing process for a plain update, but an update that
+/// deletes or restores one may just not be listed.
+fn missing(update: &Update) -> Look {
+    if update.is_deleted.is_some() {
+        Look::Unsound("the process was not found, which may mean it is deleted".into())
+    } else {
+        Look::Missing
+    }
+}
+
+/// Whether `process` holds every value `update` asks for.
+fn compare(process: &Process, update: &Update) -> Look {
+    let data = update
+        .data
+        .iter()
+        .all(|(k, v)| process.data.get(k).is_some_and(|have| same_value(have, v)));
+    let held = data
+        && update
+            .state
+            .as_ref()
+            .is_none_or(|s| process.state.as_ref() == Some(s))
+        && update
+            .status
+            .as_ref()
+            .is_none_or(|s| process.status.as_ref() == Some(s))
+        && update
+            .assigned_to
+            .as_ref()
+            .is_none_or(|a| process.assigned_to.as_ref() == Some(a))
+        && update
+            .next_action_at
+            .is_none_or(|t| process.next_action_at == Some(t))
+        && update
+            .is_deleted
+            .is_none_or(|d| process.is_deleted.unwrap_or(false) == d);
+    if held { Look::Held } else { Look::NotHeld }
+}
+
+/// JSON equality, with numbers compared by value (`1` and `1.0`).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// A primary-key value as text, so `"7"` and `7` find the same process.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Waits for a chunk's job and attributes its entries to the chunk's items (in chunk order);
+/// `None` for an item no entry could be trusted for. An error when the job was not followed
+/// to its end.
 async fn track(
     client: &Client,
     job: &BackgroundJob,
     items: &[(u64, ProcessUpdate)],
     policy: PollPolicy,
+    stall: Option<Duration>,
     cancel: CancellationToken,
-) -> Result<Vec<Outcome>> {
-    let watch = client.watch(job);
+) -> Result<Vec<Option<Outcome>>> {
+    let watch = client.watch(job).stall_timeout(stall);
     let status = Wait::new(&watch)
         .policy(policy)
         .cancel_on(cancel)
         .run()
         .await?;
     let n = items.len() as u64;
-    if status.counts.success == n && status.counts.not_started == 0 {
+    if status.counts.success == n && status.counts.finished() == n && status.counts.total() == n {
         // Every entry succeeded: no need to page through them.
-        return Ok(vec![Outcome::Success; items.len()]);
+        return Ok(vec![Some(Outcome::Success); items.len()]);
     }
-    let entries: Vec<JobEntry> = client.job_entries(&job.id).try_collect().await?;
-    Ok(map_entries(items, entries))
+    let entries: Vec<JobEntry> = match client.job_entries(&job.id).try_collect().await {
+        Ok(entries) => entries,
+        Err(e) => {
+            // The job has ended; its items will be read back instead.
+            tracing::warn!(job = %job.id, error = %e, "could not read the job's entries");
+            return Ok(vec![None; items.len()]);
+        }
+    };
+    // The entries must tell the same story as the job's counts; if they do not, none of them
+    // is trusted (a wrong attribution is worse than a read-back).
+    let tally = |s: EntryStatus| entries.iter().filter(|e| e.status == s).count() as u64;
+    if tally(EntryStatus::Success) != status.counts.success
+        || tally(EntryStatus::Error) != status.counts.error
+        || tally(EntryStatus::Invalid) != status.counts.invalid
+    {
+        tracing::warn!(job = %job.id, counts = %status.counts, "the job's entries disagree with its counts; reading the items back instead");
+        return Ok(vec![None; items.len()]);
+    }
+    Ok(map_entries(items, &entries))
 }
 
 fn identity_key(key: &str, value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("{key}\u{1f}{s}"),
-        other => format!("{key}\u{1f}{other}"),
-    }
+    format!("{key}\u{1f}{}", value_text(value))
 }
 
-/// Matches entries to items: by position when the entry says, else by the identifier in the
-/// echoed payload, else by order. Items without an entry come out as unknown.
-pub(crate) fn map_entries(items: &[(u64, ProcessUpdate)], entries: Vec<JobEntry>) -> Vec<Outcome> {
-    let mut slots: Vec<Option<Outcome>> = vec![None; items.len()];
-    let mut by_ident: Option<HashMap<String, VecDeque<usize>>> = None;
-    let mut unplaced = Vec::new();
-    for entry in entries {
-        let outcome = entry_outcome(&entry);
-        if let Some(p) = entry.position.and_then(|p| usize::try_from(p).ok())
-            && p < slots.len()
-            && slots[p].is_none()
-        {
-            slots[p] = Some(outcome);
-            continue;
-        }
-        let placed = entry.payload.as_ref().and_then(|payload| {
-            let map = by_ident.get_or_insert_with(|| {
-                let mut m: HashMap<String, VecDeque<usize>> = HashMap::new();
-                for (i, (_, u)) in items.iter().enumerate() {
-                    if let Some(id) = u.identifier() {
-                        m.entry(identity_key(id.key(), &id.value()))
-                            .or_default()
-                            .push_back(i);
-                    }
-                }
-                m
-            });
-            let obj = payload.as_object()?;
+/// The identifier keys of an echoed item (every key but `update` and the flat update fields).
+fn payload_identities(payload: &Value) -> Vec<String> {
+    payload
+        .as_object()
+        .map(|obj| {
             obj.iter()
-                .filter(|(k, _)| k.as_str() != "update")
-                .find_map(|(k, v)| {
-                    let queue = map.get_mut(&identity_key(k, v))?;
-                    while let Some(i) = queue.pop_front() {
-                        if slots[i].is_none() {
-                            return Some(i);
-                        }
-                    }
-                    None
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "update"
+                            | "data"
+                            | "state"
+                            | "status"
+                            | "assignedTo"
+                            | "nextActionAt"
+                            | "isDeleted"
+                    )
                 })
-        });
-        match placed {
-            Some(i) => slots[i] = Some(outcome),
-            None => unplaced.push(outcome),
+                .map(|(k, v)| identity_key(k, v))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Attributes entries to items. An entry is placed only on evidence: its `index` (checked
+/// against the identifier it echoes, when it echoes one), or the identifier it echoes when
+/// exactly one item of the chunk has it (else the whole echoed item when exactly one is equal).
+/// Entries are **never** matched by their order in the list, which is undocumented. An item
+/// that no entry claims, or that two entries claim, gets `None` (to be read back).
+pub(crate) fn map_entries(
+    items: &[(u64, ProcessUpdate)],
+    entries: &[JobEntry],
+) -> Vec<Option<Outcome>> {
+    let n = items.len();
+    let mut by_ident: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (_, u)) in items.iter().enumerate() {
+        if let Some(id) = u.identifier() {
+            by_ident
+                .entry(identity_key(id.key(), &id.value()))
+                .or_default()
+                .push(i);
         }
     }
-    // Entries that said neither position nor identifier fill the remaining items in order.
-    let mut rest = unplaced.into_iter();
+    let mut slots: Vec<Option<Outcome>> = vec![None; n];
+    let mut claimed = vec![0u32; n];
+    for entry in entries {
+        let position = entry
+            .position
+            .and_then(|p| usize::try_from(p).ok())
+            .filter(|p| *p < n);
+        // Items the echoed identifier points at (None: the entry echoes no identifier).
+        let candidates: Option<Vec<usize>> = entry.payload.as_ref().and_then(|payload| {
+            let idents = payload_identities(payload);
+            if idents.is_empty() {
+                return None;
+            }
+            let mut c: Vec<usize> = idents
+                .iter()
+                .filter_map(|k| by_ident.get(k))
+                .flatten()
+                .copied()
+                .collect();
+            c.sort_unstable();
+            c.dedup();
+            if c.len() > 1 {
+                let equal: Vec<usize> = c
+                    .iter()
+                    .copied()
+                    .filter(|&i| serde_json::to_value(&items[i].1).ok().as_ref() == Some(payload))
+                    .collect();
+                if equal.len() == 1 {
+                    return Some(equal);
+                }
+            }
+            Some(c)
+        });
+        let target = match (position, candidates) {
+            (Some(p), None) => Some(p),
+            (Some(p), Some(c)) => c.contains(&p).then_some(p),
+            (None, Some(c)) if c.len() == 1 => Some(c[0]),
+            _ => None,
+        };
+        let Some(t) = target else {
+            continue;
+        };
+        claimed[t] += 1;
+        slots[t] = entry_outcome(entry);
+    }
     slots
         .into_iter()
-        .map(|s| {
-            s.or_else(|| rest.next()).unwrap_or_else(|| {
-                Outcome::Unknown("the job reported no entry for this item".into())
-            })
-        })
+        .zip(claimed)
+        .map(|(s, c)| if c == 1 { s } else { None })
         .collect()
 }
 
-fn entry_outcome(entry: &JobEntry) -> Outcome {
+/// An entry's outcome, when it has ended (`None` for one not started or in a status this crate
+/// does not know: the item is read back).
+fn entry_outcome(entry: &JobEntry) -> Option<Outcome> {
     let msg = |default: &str| entry.message.clone().unwrap_or_else(|| default.to_owned());
     match &entry.status {
-        EntryStatus::Success => Outcome::Success,
-        EntryStatus::Error => Outcome::Error(msg("processing failed (no message)")),
-        EntryStatus::Invalid => Outcome::Invalid(msg("rejected as invalid (no message)")),
-        EntryStatus::NotStarted => {
-            Outcome::Unknown("the job ended with this item not started".into())
-        }
-        EntryStatus::Other(s) => {
-            Outcome::Unknown(format!("the job reported status {s:?} for this item"))
-        }
+        EntryStatus::Success => Some(Outcome::Success),
+        EntryStatus::Error => Some(Outcome::Error(msg("processing failed (no message)"))),
+        EntryStatus::Invalid => Some(Outcome::Invalid(msg("rejected as invalid (no message)"))),
+        EntryStatus::NotStarted | EntryStatus::Other(_) => None,
     }
 }
 
@@ -905,5 +1532,82 @@ impl Client {
             .await?;
         let env = Envelope::<JobAck>::from_response(&resp, "the bulk-update acknowledgement")?;
         Ok(BackgroundJob::new(env.data.id, n as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn items() -> Vec<(u64, ProcessUpdate)> {
+        (0..3)
+            .map(|i| {
+                (
+                    i,
+                    ProcessUpdate::by_key("lead_id", format!("L-{i}")).state("DONE"),
+                )
+            })
+            .collect()
+    }
+
+    fn entry(raw: Value) -> JobEntry {
+        JobEntry::from_raw(raw)
+    }
+
+    #[test]
+    fn entries_without_index_or_identifier_are_never_matched_by_order() {
+        let entries: Vec<JobEntry> = ["SUCCESS", "ERROR", "SUCCESS"]
+            .iter()
+            .map(|s| entry(json!({ "completionStatus": s })))
+            .collect();
+        assert_eq!(map_entries(&items(), &entries), vec![None, None, None]);
+    }
+
+    #[test]
+    fn entries_are_matched_by_index_or_by_a_unique_echoed_identifier() {
+        let entries = vec![
+            entry(
+                json!({"completionStatus": "ERROR", "payload": {"lead_id": "L-2", "update": {}}}),
+            ),
+            entry(json!({"completionStatus": "SUCCESS", "index": 0})),
+        ];
+        let out = map_entries(&items(), &entries);
+        assert_eq!(out[0], Some(Outcome::Success));
+        assert_eq!(out[1], None);
+        assert!(matches!(out[2], Some(Outcome::Error(_))));
+    }
+
+    #[test]
+    fn an_index_contradicted_by_the_echoed_identifier_or_claimed_twice_is_not_trusted() {
+        let entries = vec![
+            entry(
+                json!({"completionStatus": "SUCCESS", "index": 0, "payload": {"lead_id": "L-1"}}),
+            ),
+            entry(json!({"completionStatus": "SUCCESS", "index": 2})),
+            entry(json!({"completionStatus": "ERROR", "index": 2})),
+        ];
+        assert_eq!(map_entries(&items(), &entries), vec![None, None, None]);
+    }
+
+    #[test]
+    fn completion_status_wins_over_any_other_status_field() {
+        let e = entry(json!({"status": "SUCCESS", "completionStatus": "ERROR", "index": 0}));
+        assert_eq!(e.status, EntryStatus::Error);
+    }
+
+    #[test]
+    fn only_http_413_is_a_size_error() {
+        let words = Error::new(ErrorKind::InvalidInput, "refused")
+            .with_status(400)
+            .with_vendor(
+                Some("PAYLOAD_TOO_LARGE".into()),
+                Some("payload too large".into()),
+            );
+        assert!(!is_size_error(&words));
+        assert!(is_size_error(
+            &Error::new(ErrorKind::Http, "x").with_status(413)
+        ));
     }
 }

@@ -1,20 +1,31 @@
 //! Background jobs: the handle a bulk update returns, its entry counts, its entries, and the
 //! [`Job`] implementation the shared poll driver runs.
 //!
-//! The job-level terminal status is undocumented, so completion is judged from the entry
-//! counts in `_meta.bjEntryCompletionStatusVsCount`: the job is done when no entry is
-//! `NOT_STARTED` and the counted entries cover every submitted item, or when `completedAt` is
-//! set (non-zero).
+//! The job's documented `completionStatus` is read first: `IN_PROGRESS` (the only value the
+//! docs show) means running, whatever else the reply says; a value naming a failure (`FAILED`,
+//! `ERROR`, ...) ends the wait with [`ErrorKind::JobFailed`]; a value naming an end
+//! (`COMPLETED`, ...) ends it. The terminal values are not documented, so when the field is
+//! absent (the docs' fetch sample omits it) or holds a value this crate does not know,
+//! completion is judged from the entry counts in `_meta.bjEntryCompletionStatusVsCount`: the job
+//! is done when no entry is `NOT_STARTED` and the counted entries cover every submitted item,
+//! or when `completedAt` is set (non-zero).
+//!
+//! A job whose counts stop moving for the [stall timeout](JobWatch::stall_timeout) (10 minutes
+//! by default) ends the wait with [`ErrorKind::DeadlineExceeded`], its counts in the error's
+//! details, instead of waiting out the whole deadline.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use bulk_common::paginate::{Page, paginate};
-use bulk_common::poll::{Job, JobState, PollPolicy, Progress, Wait};
+use bulk_common::poll::{Job, JobFailure, JobState, PollPolicy, Progress, Wait};
 use bulk_common::{Method, encode_segment};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::envelope::Envelope;
 use crate::model::Timestamp;
@@ -159,12 +170,73 @@ pub struct JobStatus {
 }
 
 impl JobStatus {
-    /// Whether the job is over for a request of `submitted` items: no entry waits and all are
-    /// counted, or `completedAt` is set.
+    /// Whether the job is over for a request of `submitted` items. The documented
+    /// `completionStatus` is read first: a running value means not over, an ending or failing
+    /// value means over. Without one this crate knows: no entry waits and all are counted, or
+    /// `completedAt` is set.
     pub fn is_complete(&self, submitted: u64) -> bool {
-        let counted = self.counts.not_started == 0 && self.counts.finished() >= submitted;
-        let stamped = self.completed_at.is_some_and(|t| t.as_millis() > 0);
-        counted || stamped
+        match self.phase() {
+            JobPhase::Running => false,
+            JobPhase::Finished | JobPhase::Failed => true,
+            JobPhase::Unknown => {
+                let counted = self.counts.not_started == 0 && self.counts.finished() >= submitted;
+                let stamped = self.completed_at.is_some_and(|t| t.as_millis() > 0);
+                counted || stamped
+            }
+        }
+    }
+
+    /// Whether `completionStatus` names a failure of the whole job (`FAILED`, `ERROR`,
+    /// `ABORTED`, `CANCELLED`; undocumented values, matched case-insensitively).
+    pub fn is_failed(&self) -> bool {
+        self.phase() == JobPhase::Failed
+    }
+
+    fn phase(&self) -> JobPhase {
+        let Some(s) = self.completion_status.as_deref() else {
+            return JobPhase::Unknown;
+        };
+        match s.trim().to_ascii_uppercase().as_str() {
+            "IN_PROGRESS" | "NOT_STARTED" | "PENDING" | "QUEUED" | "RUNNING" | "STARTED"
+            | "SCHEDULED" | "PROCESSING" => JobPhase::Running,
+            "COMPLETED" | "COMPLETE" | "SUCCESS" | "DONE" | "FINISHED" => JobPhase::Finished,
+            "FAILED" | "FAILURE" | "ERROR" | "ABORTED" | "CANCELLED" | "CANCELED" => {
+                JobPhase::Failed
+            }
+            _ => JobPhase::Unknown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobPhase {
+    Running,
+    Finished,
+    Failed,
+    Unknown,
+}
+
+impl EntryCounts {
+    /// The counts as JSON, for error details.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "INVALID": self.invalid, "NOT_STARTED": self.not_started,
+            "SUCCESS": self.success, "ERROR": self.error, "other": self.other,
+        })
+    }
+}
+
+impl fmt::Display for EntryCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} success, {} error, {} invalid, {} not started",
+            self.success, self.error, self.invalid, self.not_started
+        )?;
+        for (k, n) in &self.other {
+            write!(f, ", {n} {k}")?;
+        }
+        Ok(())
     }
 }
 
@@ -200,7 +272,9 @@ pub struct JobEntry {
 impl JobEntry {
     pub(crate) fn from_raw(raw: Value) -> JobEntry {
         let get = |keys: &[&str]| keys.iter().find_map(|k| raw.get(*k)).cloned();
-        let status = get(&["status", "completionStatus", "entryStatus", "state"])
+        // `completionStatus` is the documented name (the job's counts are "grouped by their
+        // completion status"); it wins over any other status-like field an entry may carry.
+        let status = get(&["completionStatus", "status", "entryStatus"])
             .and_then(|v| v.as_str().map(EntryStatus::parse))
             .unwrap_or_else(|| EntryStatus::Other("missing".into()));
         let message = get(&[
@@ -279,7 +353,12 @@ impl Client {
     /// A [`Job`] for the shared poll driver ([`bulk_common::poll::Wait`]), for callers who want
     /// events or cancellation.
     pub fn watch<'a>(&'a self, job: &'a BackgroundJob) -> JobWatch<'a> {
-        JobWatch { client: self, job }
+        JobWatch {
+            client: self,
+            job,
+            stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
+            last_change: Mutex::new(None),
+        }
     }
 
     /// The job's entries, as a lazy stream that follows the next-page path in `_meta`.
@@ -302,11 +381,56 @@ impl Client {
     }
 }
 
+/// How long a job's entry counts may stay the same before the wait ends (10 minutes).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// A background job as the shared poll driver sees it.
 #[derive(Debug)]
 pub struct JobWatch<'a> {
     client: &'a Client,
     job: &'a BackgroundJob,
+    stall_timeout: Option<Duration>,
+    /// The counts last seen and when they last changed.
+    last_change: Mutex<Option<(EntryCounts, Instant)>>,
+}
+
+impl JobWatch<'_> {
+    /// How long the entry counts may stay unchanged before the wait ends with
+    /// [`ErrorKind::DeadlineExceeded`] carrying the counts (default
+    /// [`DEFAULT_STALL_TIMEOUT`]; `None`: wait to the poll deadline).
+    pub fn stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    /// Notes the counts; an error when they have not moved for the stall timeout.
+    fn check_stall(&self, counts: &EntryCounts) -> Result<()> {
+        let now = Instant::now();
+        let mut last = self.last_change.lock().unwrap_or_else(|p| p.into_inner());
+        match last.as_ref() {
+            Some((seen, since)) if seen == counts => {
+                if let Some(limit) = self.stall_timeout
+                    && now.duration_since(*since) >= limit
+                {
+                    return Err(Error::new(
+                        ErrorKind::DeadlineExceeded,
+                        format!(
+                            "job {} made no progress for {} s (entries: {counts}); it may still \
+                             finish later",
+                            self.job.id,
+                            limit.as_secs()
+                        ),
+                    )
+                    .with_details(json!({
+                        "job": self.job.id.0, "submitted": self.job.submitted,
+                        "counts": counts.to_json(), "stalled_for_secs": limit.as_secs(),
+                    })));
+                }
+            }
+            _ => *last = Some((counts.clone(), now)),
+        }
+        Ok(())
+    }
 }
 
 impl Job for JobWatch<'_> {
@@ -314,9 +438,23 @@ impl Job for JobWatch<'_> {
 
     async fn poll(&self) -> Result<JobState<JobStatus>> {
         let status = self.client.job_status(&self.job.id).await?;
+        if status.is_failed() {
+            let mut failure = JobFailure::new(status.status_message.clone().unwrap_or_else(|| {
+                format!(
+                    "the job ended with completionStatus {:?}",
+                    status.completion_status
+                )
+            }))
+            .details(json!({ "counts": status.counts.to_json() }));
+            if let Some(code) = &status.completion_status {
+                failure = failure.code(code.clone());
+            }
+            return Ok(JobState::Failed(failure));
+        }
         if status.is_complete(self.job.submitted) {
             return Ok(JobState::Done(status));
         }
+        self.check_stall(&status.counts)?;
         let counted = status.counts.total();
         if counted > self.job.submitted.saturating_mul(2) + 10 {
             return Err(Error::new(

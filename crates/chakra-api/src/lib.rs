@@ -12,7 +12,9 @@
 //! let report = client.bulk_update("lead").run_checked(updates).await?;
 //! println!("{} applied, {} failed", report.succeeded(), report.failures().len());
 //! for item in report.failures() {
-//!     println!("item {} ({:?}): {:?}", item.index, item.identifier, item.outcome);
+//!     let id = item.identifier.as_ref().map(ToString::to_string).unwrap_or_default();
+//!     let why = item.outcome.message().unwrap_or_default();
+//!     println!("item {} ({id}): {}: {why}", item.index, item.outcome.label());
 //! }
 //! let resend = report.failed(); // fix these and send them again
 //! # Ok(()) }
@@ -24,11 +26,27 @@
 //! - [`ProcessUpdate`]: one item (an [`Identifier`] and an [`Update`]), always sent in the
 //!   nested `update` form, checked by [`validate`] before anything is sent.
 //! - [`BulkUpdate`]: chunking, bounded concurrency, job tracking, the per-item [`BulkReport`],
-//!   and what happens after an ambiguous outcome (see the [`bulk`] module).
+//!   and unknown outcomes resolved by reading the processes back (see the [`bulk`] module).
 //! - [`TableLayout`]: updates read from table rows (a CSV file's header and records).
 //! - Reads: [`Client::get_process`], [`Client::list_processes`] (a stream).
 //! - Steps on their own: [`Client::submit_updates`], [`Client::wait`],
 //!   [`Client::job_entries`].
+//!
+//! # Every call, with its source
+//!
+//! Auth on every call: `Authorization: Bearer <access token of an API key>` (seed 002's curl example;
+//! docs.chakrahq.com "API keys"). Every reply is the envelope `{"_data", "_meta", "_errors"}` (seed 002,
+//! docs "Response Format"); a non-empty `_errors` is a failure even on HTTP 2xx. The `_errors` item shape
+//! is not documented: the code is read from `code`/`errorCode`/`type`/`name` and the message from
+//! `message`/`msg`/`detail`/…, and an item that has neither still fails the call.
+//!
+//! | Call | Method, path | Body sent | Reply fields read | Source | Where the docs are silent: the assumption, and why a wrong one stays safe |
+//! |---|---|---|---|---|---|
+//! | Bulk update (`submit_updates`, `BulkUpdate`) | `PATCH /v1/ext/procedure/{procedure id or shortId}/process` | `{"processes": [{"<id or primary-key attribute>": value, "update": {"data", "state", "status", "assignedTo", "nextActionAt", "isDeleted"}}]}` | `_data.id` (the background job) | seed 002 (curl example, "Request Body"); docs.chakrahq.com "Bulk Update Process API"; apidocs "Bulk Update Process API" | The seed's prose says `/v1/procedure/…`, its curl `/v1/ext/…`: `/v1/ext` is used; if wrong, the 404 stops the run with one error. Always the nested `update` form the text specifies (two seed examples are flat; they are read, never sent). `nextActionAt` is sent as integer ms (the field text; one example has a string). No maximum per request is documented: chunks of 1,000, halved only on HTTP 413 (no size error code is documented, and words in a message are ignored). The PATCH is not idempotent: it is never retried once it may have reached the server; its items are read back instead. |
+//! | Job status (`job_status`, `wait`) | `GET /v1/ext/background-job/{id}` | — | `_data.completionStatus` first, `statusMessage`, `completedAt`; `_meta.bjEntryCompletionStatusVsCount` (`INVALID`, `NOT_STARTED`, `SUCCESS`, `ERROR`) | docs.chakrahq.com "Fetch Background Job"; apidocs api-11531337 | Only `IN_PROGRESS` is documented. It is trusted to mean running; `FAILED`/`ERROR`/`ABORTED`/`CANCELLED` end the wait as a failed job; without a known value, the job is over when the counts cover every item with none `NOT_STARTED`, or `completedAt > 0`. A job that never leaves `IN_PROGRESS`, or whose counts stop moving, ends after the stall timeout (10 min) with a typed error carrying the counts; its items are read back and never sent again. |
+//! | Job entries (`job_entries`) | `GET /v1/ext/background-job/{id}/entries`, then the next-page path in `_meta` | — | per entry: `completionStatus` (before any other status field), `statusMessage`, `index`, `payload`; `_meta`: next-page path | apidocs api-11531427 ("array of background job entries", `_meta` "total entries and the path for the next page") | Entry fields are not documented. `completionStatus` is the name the counts are "grouped by"; `index` (position in the request) and `payload` (the echoed item) are guesses. Entries are attributed only by `index` (checked against the echoed identifier) or by an echoed identifier unique in the chunk, never by their order; when their statuses disagree with the job's counts none is used; an item no entry can be trusted for is read back. |
+//! | Fetch a process (`get_process`, read-back by id) | `GET /v1/ext/procedure/{procedure}/process/{id}` | — | `_data`: `id`, `data`, `state`, `status`, `assignedTo`, `nextActionAt`, `isDeleted` | apidocs "Fetch Process By Id"; field names as in the update (seed 002) | Process field names are assumed equal to the update's. A read-back only says "applied" when every requested value is there; a missing field means "not there", which leads to a resend (the server's own answer) or to "unknown", never to a wrong "applied". |
+//! | List processes (`list_processes`, read-back by primary key) | `POST /v1/ext/procedure/{procedure}/process/list` | `{"where": {<key>: value \| [values] \| {op: value}, "and"/"or": [...]}, "skip", "limit" ≤ 100}` | `_data` (processes), `_meta.hasMore` | apidocs "List Processes" | `{key: [values]}` is read as "any of". A soft-deleted process may not be listed: a not-found process is sent again rather than reported failed, and one whose update deletes or restores it stays unknown; several processes with one key value stay unknown. |
 
 pub mod bulk;
 mod client;
@@ -41,7 +59,8 @@ mod proptests;
 mod table;
 
 pub use bulk::{
-    AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, default_poll_policy,
+    AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, Reconcile,
+    default_poll_policy,
 };
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
@@ -52,7 +71,10 @@ pub use bulk_common::{
 };
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use envelope::Envelope;
-pub use job::{BackgroundJob, EntryCounts, EntryStatus, JobEntry, JobId, JobStatus, JobWatch};
+pub use job::{
+    BackgroundJob, DEFAULT_STALL_TIMEOUT, EntryCounts, EntryStatus, JobEntry, JobId, JobStatus,
+    JobWatch,
+};
 pub use model::{
     Identifier, Process, ProcessId, ProcessStatus, ProcessUpdate, Query, Timestamp, Update,
     validate,

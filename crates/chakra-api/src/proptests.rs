@@ -88,7 +88,7 @@ proptest! {
             .map(|i| (i as u64, ProcessUpdate::by_key("processId", json!(i))))
             .collect();
         let entries: Vec<JobEntry> = entries.into_iter().map(JobEntry::from_raw).collect();
-        prop_assert_eq!(map_entries(&items, entries).len(), n);
+        prop_assert_eq!(map_entries(&items, &entries).len(), n);
     }
 }
 

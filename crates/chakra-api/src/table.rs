@@ -20,21 +20,25 @@ enum Column {
 
 /// How the columns of a table (a CSV file, a spreadsheet export) map to [`ProcessUpdate`]s.
 ///
-/// A table has exactly one identifier column (`id`, or the primary-key attribute such as
-/// `lead_id`) and any of `data.<attribute>`, `state`, `status`, `assignedTo`, `nextActionAt`
-/// (epoch milliseconds) and `isDeleted`. Empty cells are left out of the update. Numbers and
-/// booleans in `data.*` cells, `nextActionAt`, `isDeleted` and a primary-key value are sent as
-/// such (a number with a leading zero stays text); everything else is text.
+/// A table has exactly one identifier column: `id` (the process id), or the procedure's
+/// primary-key attribute named with [`with_primary_key`](Self::with_primary_key) (such as
+/// `lead_id`). The other columns are any of `data.<attribute>`, `state`, `status`,
+/// `assignedTo`, `nextActionAt` (epoch milliseconds) and `isDeleted`. Any other column is an
+/// error: a misspelt `stat` is never taken for an identifier, and a file without an identifier
+/// column is refused before anything is sent. Empty cells are left out of the update. Numbers
+/// and booleans in `data.*` cells, `nextActionAt`, `isDeleted` and a primary-key value are sent
+/// as such (a number with a leading zero stays text); everything else is text.
 ///
 /// ```
 /// use chakra_api::TableLayout;
-/// let layout = TableLayout::new(&["lead_id", "state", "data.score"])?;
+/// let layout = TableLayout::with_primary_key(&["lead_id", "state", "data.score"], "lead_id")?;
 /// let update = layout.update(&["L-1", "QUALIFIED", "80"]);
 /// assert!(update.validate().is_ok());
 /// assert_eq!(
 ///     serde_json::to_value(&update).ok(),
 ///     Some(serde_json::json!({"lead_id": "L-1", "update": {"state": "QUALIFIED", "data": {"score": 80}}}))
 /// );
+/// assert!(TableLayout::new(&["lead_id", "state"]).is_err()); // which column is the key?
 /// # Ok::<(), chakra_api::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -43,13 +47,28 @@ pub struct TableLayout {
 }
 
 impl TableLayout {
-    /// Reads the header row. It is an [`ErrorKind::InvalidInput`](crate::ErrorKind) error when
-    /// there is no identifier column, more than one column that could be the identifier (an
-    /// unknown column name, such as a misspelt `stat`, looks like one), a repeated column or an
-    /// empty `data.` name.
+    /// Reads the header row of a table identified by process `id`. It is an
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind) error when there is no `id` column, an
+    /// unknown column, a repeated column or an empty `data.` name.
     pub fn new<S: AsRef<str>>(header: &[S]) -> Result<TableLayout> {
+        Self::build(header, None)
+    }
+
+    /// Reads the header row of a table identified by process `id` or by the primary-key
+    /// attribute `key` (exactly one of the two columns must be present).
+    pub fn with_primary_key<S: AsRef<str>>(header: &[S], key: &str) -> Result<TableLayout> {
+        let key = key.trim();
+        if key.is_empty() || key.starts_with("data.") || ROOT.contains(&key) {
+            return Err(Error::invalid_input(format!(
+                "`{key}` cannot be the primary-key attribute"
+            )));
+        }
+        Self::build(header, Some(key))
+    }
+
+    fn build<S: AsRef<str>>(header: &[S], key: Option<&str>) -> Result<TableLayout> {
         let mut columns = Vec::with_capacity(header.len());
-        let mut identifiers = Vec::new();
+        let mut unknown = Vec::new();
         for (i, name) in header.iter().enumerate() {
             let name = name.as_ref().trim();
             if header[..i].iter().any(|h| h.as_ref().trim() == name) {
@@ -72,26 +91,40 @@ impl TableLayout {
                     "column {} has no name",
                     i + 1
                 )));
-            } else {
-                identifiers.push(name.to_owned());
+            } else if name == "id" || Some(name) == key {
                 Column::Identifier(name.to_owned())
+            } else {
+                unknown.push(format!("`{name}`"));
+                continue;
             };
             columns.push(column);
         }
-        match identifiers.as_slice() {
-            [_] => Ok(TableLayout { columns }),
-            [] => Err(Error::invalid_input(
-                "no identifier column: add `id` or the procedure's primary-key attribute (such as `lead_id`)",
-            )),
-            many => Err(Error::invalid_input(format!(
-                "unknown columns: {} could each be the identifier, but there must be exactly one; \
-                 other columns must be `data.<attribute>` or one of {}",
-                many.iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+        let key_hint = match key {
+            Some(k) => format!("`id` or `{k}`"),
+            None => {
+                "`id`, or the procedure's primary-key attribute once it is named (--key)".to_owned()
+            }
+        };
+        if !unknown.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "unknown columns: {}; columns must be the identifier ({key_hint}), \
+                 `data.<attribute>` or one of {}",
+                unknown.join(", "),
                 ROOT.join(", ")
+            )));
+        }
+        let identifiers = columns
+            .iter()
+            .filter(|c| matches!(c, Column::Identifier(_)))
+            .count();
+        match identifiers {
+            1 => Ok(TableLayout { columns }),
+            0 => Err(Error::invalid_input(format!(
+                "no identifier column: add {key_hint}"
             ))),
+            _ => Err(Error::invalid_input(
+                "both `id` and the primary-key attribute are columns; keep exactly one identifier",
+            )),
         }
     }
 
@@ -158,10 +191,25 @@ mod tests {
 
     #[test]
     fn unknown_and_missing_columns_are_named() {
-        let e = TableLayout::new(&["lead_id", "stat"])
+        let e = TableLayout::with_primary_key(&["lead_id", "stat"], "lead_id")
             .err()
             .map(|e| e.to_string());
         assert!(e.as_deref().is_some_and(|m| m.contains("`stat`")), "{e:?}");
+        // A lone unknown column is not taken for the identifier.
+        let e = TableLayout::new(&["leadid", "state"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|m| m.contains("`leadid`")),
+            "{e:?}"
+        );
+        let e = TableLayout::with_primary_key(&["state", "data.x"], "lead_id")
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|m| m.contains("no identifier")),
+            "{e:?}"
+        );
         let e = TableLayout::new(&["state", "data.x"])
             .err()
             .map(|e| e.to_string());

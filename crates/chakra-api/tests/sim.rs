@@ -253,7 +253,8 @@ async fn throttling_server_errors_and_a_slow_job_lose_nothing_and_duplicate_noth
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_ambiguous_chunk_is_reported_unknown_and_not_resent() -> TestResult {
+async fn with_reconciliation_off_an_ambiguous_chunk_is_reported_unknown_and_not_resent()
+-> TestResult {
     let rules = vec![
         // The first request never reaches the handler (503 from a proxy): not applied.
         FaultRule::new(Fault::Status(503)).method("PATCH").nth(1),
@@ -268,6 +269,7 @@ async fn an_ambiguous_chunk_is_reported_unknown_and_not_resent() -> TestResult {
         .bulk_update("lead")
         .chunk_size(10)
         .concurrency(1)
+        .reconcile(false)
         .poll_policy(fast_poll())
         .run((0..40).map(qualify))
         .await?;
@@ -287,7 +289,7 @@ async fn an_ambiguous_chunk_is_reported_unknown_and_not_resent() -> TestResult {
             .outcome
             .message()
             .unwrap()
-            .contains("not resent")
+            .contains("may or may not have been applied")
     );
     // Four requests, three of which reached the handler; nothing was sent twice.
     assert_eq!(sim.counters().received(PATCH), 4);
@@ -310,6 +312,45 @@ async fn an_ambiguous_chunk_is_reported_unknown_and_not_resent() -> TestResult {
         .try_collect()
         .await?;
     assert_eq!(done.len(), 30);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn ambiguous_chunks_are_read_back_and_only_the_unapplied_one_is_sent_again() -> TestResult {
+    let rules = vec![
+        // Not applied: read back, then sent again.
+        FaultRule::new(Fault::Status(503)).method("PATCH").nth(1),
+        // Applied, reply lost: read back and found applied, not sent again.
+        FaultRule::new(Fault::ResetAfterHandler)
+            .method("PATCH")
+            .nth(3),
+    ];
+    let (sim, chakra) = start(ChakraConfig::default(), rules, 40).await;
+    let report = client(&sim)
+        .bulk_update("lead")
+        .chunk_size(10)
+        .concurrency(1)
+        .poll_policy(fast_poll())
+        .run((0..40).map(qualify))
+        .await?;
+    assert!(
+        report.is_complete_success(),
+        "{:?}",
+        report.failures().first()
+    );
+    assert_eq!(report.succeeded(), 40);
+    let p = report.progress();
+    assert_eq!((p.read_back, p.found_applied, p.resent), (20, 10, 10));
+    assert_eq!(chakra.jobs_created(), 4);
+    for i in 0..40 {
+        let p = chakra.process_by_key("lead", &format!("L-{i}")).unwrap();
+        assert_eq!(
+            chakra.times_applied("lead", p["id"].as_str().unwrap()),
+            1,
+            "L-{i}"
+        );
+        assert_eq!(p["state"], "QUALIFIED");
+    }
     Ok(())
 }
 
@@ -350,6 +391,7 @@ async fn a_job_still_running_at_the_deadline_leaves_its_items_unknown() -> TestR
     let (sim, _chakra) = start(cfg, vec![], 5).await;
     let report = client(&sim)
         .bulk_update("lead")
+        .reconcile(false)
         .poll_policy(fast_poll().deadline(Some(Duration::from_secs(20))))
         .run((0..5).map(qualify))
         .await?;
@@ -357,6 +399,60 @@ async fn a_job_still_running_at_the_deadline_leaves_its_items_unknown() -> TestR
     let first = &report.failures()[0];
     let job = first.job.as_ref().unwrap();
     assert!(first.outcome.message().unwrap().contains(&job.0));
+
+    // With reconciliation, the items the job applied so far are found applied; the others
+    // stay unknown and are not sent again while the job may still apply them.
+    let (sim, chakra) = start(cfg_slow(), vec![], 5).await;
+    let report = client(&sim)
+        .bulk_update("lead")
+        .poll_policy(fast_poll().deadline(Some(Duration::from_secs(20))))
+        .run((0..5).map(qualify))
+        .await?;
+    assert_eq!(report.succeeded(), 1);
+    assert_eq!(report.unknown_count(), 4);
+    assert_eq!(report.progress().resent, 0);
+    assert_eq!(chakra.jobs_created(), 1);
+    assert!(
+        report.failures()[0]
+            .outcome
+            .message()
+            .unwrap()
+            .contains("does not hold")
+    );
+    Ok(())
+}
+
+fn cfg_slow() -> ChakraConfig {
+    ChakraConfig {
+        item_time: Duration::from_secs(10),
+        ..ChakraConfig::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_whose_counts_stall_ends_with_a_typed_error_carrying_the_counts() -> TestResult {
+    let cfg = ChakraConfig {
+        item_time: Duration::from_secs(3600),
+        ..ChakraConfig::default()
+    };
+    let (sim, _chakra) = start(cfg, vec![], 3).await;
+    let client = client(&sim);
+    let job = client
+        .submit_updates("lead", &(0..3).map(qualify).collect::<Vec<_>>())
+        .await?;
+    let started = tokio::time::Instant::now();
+    let err = client
+        .wait(&job, fast_poll().deadline(Some(Duration::from_secs(7200))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+    assert!(err.to_string().contains("no progress"), "{err}");
+    assert_eq!(err.details().unwrap()["counts"]["NOT_STARTED"], 3);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(600) && waited < Duration::from_secs(700),
+        "{waited:?}"
+    );
     Ok(())
 }
 
@@ -467,5 +563,73 @@ async fn an_ended_stream_is_never_polled_again() -> TestResult {
         .await?;
     assert!(report.is_complete_success());
     assert_eq!(report.succeeded(), 5);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_simulator_refuses_unknown_misplaced_and_mistyped_fields_with_400() -> TestResult {
+    use chakra_api::bulk_common::{Idempotency, Method};
+    let (sim, chakra) = start(ChakraConfig::default(), vec![], 2).await;
+    let client = client(&sim);
+    let patch = "/v1/ext/procedure/lead/process";
+    let cases = [
+        (patch, json!({"processes": [], "dryRun": true}), "dryRun"),
+        (
+            patch,
+            json!({"process": [{"id": "x", "update": {"state": "NEW"}}]}),
+            "process",
+        ),
+        (patch, json!({"processes": {"id": "x"}}), "processes"),
+        (
+            patch,
+            json!({"processes": [{"lead_id": "L-1", "state": "DONE"}]}),
+            "update",
+        ),
+        (
+            patch,
+            json!({"processes": [{"lead_id": "L-1", "update": {"stat": "DONE"}}]}),
+            "update.stat",
+        ),
+        (
+            patch,
+            json!({"processes": [{"lead_id": "L-1", "update": {"isDeleted": "yes"}}]}),
+            "isDeleted",
+        ),
+        (
+            patch,
+            json!({"processes": [{"lead_id": "L-1", "update": {"nextActionAt": "soon"}}]}),
+            "nextActionAt",
+        ),
+        (
+            "/v1/ext/procedure/lead/process/list",
+            json!({"where": {}, "limt": 10}),
+            "limt",
+        ),
+        (
+            "/v1/ext/procedure/lead/process/list",
+            json!({"skip": "0"}),
+            "skip",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let method = if path.ends_with("/list") {
+            Method::Post
+        } else {
+            Method::Patch
+        };
+        let err = client
+            .http()
+            .request(method, path)
+            .idempotency(Idempotency::Idempotent)
+            .json(&body)
+            .send()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{body} was accepted"));
+        assert_eq!(err.status(), Some(400), "{body}: {err}");
+        assert_eq!(err.vendor_code(), Some("VALIDATION_ERROR"), "{body}");
+        assert!(err.to_string().contains(field), "{body}: {err}");
+    }
+    assert_eq!(chakra.jobs_created(), 0);
     Ok(())
 }

@@ -10,9 +10,28 @@
 //! | `GET /v1/ext/procedure/{proc}/process/{id}` | one process |
 //! | `POST /v1/ext/procedure/{proc}/process/list` | `{where, skip, limit ≤ 100}`, `_meta.hasMore` |
 //!
-//! Every reply uses the `{_data, _meta, _errors}` envelope; errors are
-//! `_errors: [{"code", "message"}]`. Every route wants `Authorization: Bearer <token>`.
+//! Every reply uses the `{_data, _meta, _errors}` envelope (seed 002, docs.chakrahq.com
+//! "Response format"); errors are `_errors: [{"code", "message"}]` (the item shape is not
+//! documented: the client reads it leniently). Every route wants `Authorization: Bearer <token>`.
 //! Counters: `chakra.jobs.created`, `chakra.items.received`, `chakra.items.applied`.
+//!
+//! # Strict about what it accepts
+//! A request body with an unknown key, a value of the wrong type, or a missing required field
+//! gets HTTP 400 with `_errors: [{"code": "VALIDATION_ERROR", "message"}]`, naming the field:
+//! on the bulk PATCH the top level (`processes` only), each item's shape and its `update`
+//! object (`data`, `state`, `status`, `assignedTo`, `nextActionAt`, `isDeleted`, as seed 002
+//! lists them); on the list endpoint `where`, `skip` and `limit`. A real server may well
+//! ignore a field it does not know, and that is exactly why the simulator must not: a
+//! misspelt or misplaced field would otherwise pass every test here and be silently dropped
+//! in production. What the docs describe as per-entry problems (an unknown state or user, no
+//! identifier, no such process) stay per-entry `INVALID` / `ERROR` results of the job.
+//!
+//! # Switches for what the docs leave open
+//! The entries' fields and order are not documented, nor are the job's terminal statuses.
+//! [`ChakraConfig::quirks`] varies them so that a client cannot lean on a guess: entries
+//! without `index` or without the echoed item, entries in shuffled order, an extra `status`
+//! field that contradicts the documented `completionStatus`, jobs whose counts stop moving, and
+//! jobs that the vendor fails outright.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,6 +65,26 @@ pub struct ChakraConfig {
     pub item_time: Duration,
     /// Entries per page of `/entries` when the client asks for none.
     pub entries_page: usize,
+    /// Behaviour where the docs are silent (all off by default).
+    pub quirks: ChakraQuirks,
+}
+
+/// Variations of what the docs leave open, to test that a client does not rely on a guess.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChakraQuirks {
+    /// Entries carry no `index` field.
+    pub entries_without_index: bool,
+    /// Entries do not echo the submitted item (`payload`).
+    pub entries_without_payload: bool,
+    /// Entries are listed in a shuffled order (fixed per job), not in request order.
+    pub shuffled_entries: bool,
+    /// Entries and jobs carry an extra `status` field that contradicts `completionStatus`.
+    pub conflicting_status: bool,
+    /// Each job processes this many entries, then its counts stop moving for good.
+    pub stall_after: Option<usize>,
+    /// Every job is failed outright by the vendor once it starts: `completionStatus`
+    /// `FAILED`, a `statusMessage`, nothing applied.
+    pub fail_jobs: bool,
 }
 
 impl Default for ChakraConfig {
@@ -56,6 +95,7 @@ impl Default for ChakraConfig {
             start_delay: Duration::from_millis(100),
             item_time: Duration::from_millis(1),
             entries_page: 100,
+            quirks: ChakraQuirks::default(),
         }
     }
 }
@@ -136,6 +176,10 @@ struct SimJob {
     entries: Vec<SimEntry>,
     /// Entries before this index are no longer NOT_STARTED.
     cursor: usize,
+    /// The order in which `/entries` lists the entries.
+    order: Vec<usize>,
+    /// `FAILED` when the vendor failed the job outright.
+    failed: bool,
 }
 
 struct SimEntry {
@@ -311,7 +355,20 @@ impl ChakraState {
             return;
         };
         let mut applied = 0;
-        while job.cursor < job.entries.len() {
+        if self.cfg.quirks.fail_jobs {
+            let started = job.entries.first().is_none_or(|e| e.due <= now);
+            if started && !job.failed {
+                job.failed = true;
+                job.completed_ms = now_ms;
+            }
+            return;
+        }
+        let limit = self
+            .cfg
+            .quirks
+            .stall_after
+            .map_or(job.entries.len(), |n| n.min(job.entries.len()));
+        while job.cursor < limit {
             let entry = &mut job.entries[job.cursor];
             if entry.status == "NOT_STARTED" {
                 if entry.due > now {
@@ -473,6 +530,61 @@ fn check_item(spec: &ProcedureSpec, item: &Value) -> Result<(), String> {
 
 type St = State<Arc<ChakraState>>;
 
+fn bad_request(message: &str) -> Response {
+    envelope_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+}
+
+/// The fields seed 002 lists under `update`, with the JSON type each takes.
+const UPDATE_FIELDS: [&str; 6] = [
+    "data",
+    "state",
+    "status",
+    "assignedTo",
+    "nextActionAt",
+    "isDeleted",
+];
+
+/// Checks an item's shape (not its meaning): an object whose `update` is an object of known
+/// fields of the right types. A failure refuses the whole request with HTTP 400.
+fn check_shape(item: &Value) -> Result<(), String> {
+    let obj = item.as_object().ok_or("an item must be an object")?;
+    let update = match obj.get("update") {
+        Some(Value::Object(u)) => u,
+        Some(_) => return Err("`update` must be an object".into()),
+        None => return Err("`update` is required".into()),
+    };
+    for (k, v) in update {
+        let ok = match k.as_str() {
+            "data" => v.is_object(),
+            "state" | "status" | "assignedTo" => v.is_string(),
+            "nextActionAt" => v.is_i64() || v.as_str().is_some_and(|s| s.parse::<i64>().is_ok()),
+            "isDeleted" => v.is_boolean(),
+            _ => {
+                return Err(format!(
+                    "unknown field `update.{k}` (expected one of {})",
+                    UPDATE_FIELDS.join(", ")
+                ));
+            }
+        };
+        if !ok {
+            return Err(format!("`update.{k}` has the wrong type: {v}"));
+        }
+    }
+    Ok(())
+}
+
+/// A fixed shuffle of `order` for job number `seed` (xorshift; repeatable).
+fn shuffle(order: &mut [usize], seed: u64) {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+}
+
 fn envelope_error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
@@ -516,30 +628,23 @@ async fn bulk_update(
     if let Some(r) = check_auth(&st, &headers) {
         return r;
     }
-    let Ok(mut body) = serde_json::from_slice::<Value>(&body) else {
-        return envelope_error(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "the body is not JSON",
-        );
+    let body = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(body)) => body,
+        _ => return bad_request("the body must be a JSON object"),
     };
-    let Some(items) = body
-        .get_mut("processes")
-        .and_then(Value::as_array_mut)
-        .map(std::mem::take)
-    else {
-        return envelope_error(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "processes must be an array",
-        );
+    if let Some(k) = body.keys().find(|k| k.as_str() != "processes") {
+        return bad_request(&format!("unknown field `{k}` (expected only `processes`)"));
+    }
+    let items = match body.get("processes") {
+        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        Some(Value::Array(_)) => return bad_request("`processes` is empty"),
+        Some(_) => return bad_request("`processes` must be an array"),
+        None => return bad_request("`processes` is required"),
     };
-    if items.is_empty() {
-        return envelope_error(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "processes is empty",
-        );
+    for (i, item) in items.iter().enumerate() {
+        if let Err(msg) = check_shape(item) {
+            return bad_request(&format!("processes[{i}]: {msg}"));
+        }
     }
     if items.len() > st.cfg.max_items_per_request {
         return envelope_error(
@@ -588,6 +693,10 @@ async fn bulk_update(
     let mut inner = st.lock();
     inner.next += 1;
     let id = uuid_like(0x0b0b, inner.next);
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    if st.cfg.quirks.shuffled_entries {
+        shuffle(&mut order, inner.next);
+    }
     inner.jobs.insert(
         id.clone(),
         SimJob {
@@ -596,6 +705,8 @@ async fn bulk_update(
             completed_ms: 0,
             entries,
             cursor: 0,
+            order,
+            failed: false,
         },
     );
     st.ctx.counters.incr("chakra.jobs.created");
@@ -630,15 +741,22 @@ async fn get_job(State(st): St, Path(id): Path<String>, headers: HeaderMap) -> R
         *counts.entry(e.status).or_default() += 1;
     }
     let done = job.completed_ms != 0;
-    ok(
-        json!({
-            "id": id, "createdAt": job.created_ms, "updatedAt": st.now_ms(),
-            "startedAt": job.created_ms, "completedAt": job.completed_ms,
-            "completionStatus": if done { "COMPLETED" } else { "IN_PROGRESS" },
-            "statusMessage": null, "team": uuid_like(0x7ea3, 1), "type": "bulk_api_job",
-        }),
-        json!({ "bjEntryCompletionStatusVsCount": counts }),
-    )
+    let status = match (job.failed, done) {
+        (true, _) => "FAILED",
+        (false, true) => "COMPLETED",
+        (false, false) => "IN_PROGRESS",
+    };
+    let mut data = json!({
+        "id": id, "createdAt": job.created_ms, "updatedAt": st.now_ms(),
+        "startedAt": job.created_ms, "completedAt": job.completed_ms,
+        "completionStatus": status,
+        "statusMessage": job.failed.then_some("the background job failed"),
+        "team": uuid_like(0x7ea3, 1), "type": "bulk_api_job",
+    });
+    if st.cfg.quirks.conflicting_status {
+        data["status"] = json!(if done { "IN_PROGRESS" } else { "COMPLETED" });
+    }
+    ok(data, json!({ "bjEntryCompletionStatusVsCount": counts }))
 }
 
 #[derive(Deserialize)]
@@ -664,17 +782,34 @@ async fn get_entries(
     let skip = q.skip.unwrap_or(0);
     let limit = q.limit.unwrap_or(st.cfg.entries_page).clamp(1, 100);
     let end = (skip + limit).min(job.entries.len());
+    let quirks = &st.cfg.quirks;
     let data: Vec<Value> = job
-        .entries
+        .order
         .get(skip..end)
         .unwrap_or_default()
         .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            json!({
-                "id": uuid_like(0xe417, (skip + i) as u64), "index": skip + i,
-                "status": e.status, "statusMessage": e.message, "payload": e.payload,
-            })
+        .map(|&i| {
+            let e = &job.entries[i];
+            // `completionStatus` is the name the docs give the entry statuses
+            // ("grouped by their completion status").
+            let mut entry = json!({
+                "id": uuid_like(0xe417, i as u64), "completionStatus": e.status,
+                "statusMessage": e.message,
+            });
+            if !quirks.entries_without_index {
+                entry["index"] = json!(i);
+            }
+            if !quirks.entries_without_payload {
+                entry["payload"] = e.payload.clone();
+            }
+            if quirks.conflicting_status {
+                entry["status"] = json!(if e.status == "SUCCESS" {
+                    "ERROR"
+                } else {
+                    "SUCCESS"
+                });
+            }
+            entry
         })
         .collect();
     let next = (end < job.entries.len())
@@ -713,9 +848,31 @@ async fn list(
     if let Some(r) = check_auth(&st, &headers) {
         return r;
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let skip = body.get("skip").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(10) as usize;
+    let body = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(body)) => body,
+        _ => return bad_request("the body must be a JSON object"),
+    };
+    if let Some(k) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "where" | "skip" | "limit"))
+    {
+        return bad_request(&format!(
+            "unknown field `{k}` (expected `where`, `skip`, `limit`)"
+        ));
+    }
+    let number = |key: &str, default: u64| match body.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| format!("`{key}` must be a non-negative integer")),
+    };
+    let (skip, limit) = match (number("skip", 0), number("limit", 10)) {
+        (Ok(s), Ok(l)) => (s as usize, l as usize),
+        (Err(m), _) | (_, Err(m)) => return bad_request(&m),
+    };
+    if body.get("where").is_some_and(|w| !w.is_object()) {
+        return bad_request("`where` must be an object");
+    }
     if limit == 0 || limit > 100 {
         return envelope_error(
             StatusCode::BAD_REQUEST,
@@ -723,7 +880,7 @@ async fn list(
             "limit must be 1 to 100",
         );
     }
-    let query = body.get("where").cloned().unwrap_or(json!({}));
+    let query = body.get("where").cloned().unwrap_or_else(|| json!({}));
     let mut inner = st.lock();
     st.advance_all(&mut inner);
     let Some(p) = resolve_proc(&inner, &proc).and_then(|s| inner.procedures.get(&s)) else {

@@ -9,9 +9,10 @@
 use std::time::{Duration, Instant};
 
 use chakra_api::{
-    BulkProgress, Client, Outcome, ProcessUpdate, Query, SecretString, default_poll_policy,
+    BulkProgress, Client, Outcome, ProcessUpdate, Query, Reconcile, SecretString,
+    default_poll_policy,
 };
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde_json::json;
 use vendor_sim::chakra::{ChakraConfig, ProcedureSpec};
 use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
@@ -105,6 +106,8 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let report = client
         .bulk_update("lead")
         .poll_policy(default_poll_policy().first_delay(Duration::from_millis(200)))
+        // The simulator's jobs take milliseconds: a lost reply's job has settled within 1 s.
+        .reconcile_with(Reconcile::default().settle(Duration::from_secs(1)))
         .on_progress(uploading(&bar))
         .run(updates)
         .await?;
@@ -140,48 +143,14 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         report.failed().len()
     );
 
-    // Reconcile the ambiguous chunk by reading back: resend only what did not apply.
-    let unknown = report.unknown();
-    let mut resent = 0;
-    if !unknown.is_empty() {
-        let keys: Vec<serde_json::Value> = unknown
-            .iter()
-            .filter_map(|u| u.identifier().map(|id| id.value()))
-            .collect();
-        let applied: Vec<String> = client
-            .list_processes(
-                "lead",
-                Query::new()
-                    .any_of("lead_id", keys)
-                    .eq("state", "QUALIFIED"),
-                100,
-            )
-            .map_ok(|p| p.data["lead_id"].as_str().unwrap_or_default().to_owned())
-            .try_collect()
-            .await?;
-        let missing: Vec<ProcessUpdate> = unknown
-            .into_iter()
-            .filter(|u| {
-                u.identifier()
-                    .is_some_and(|id| !applied.iter().any(|a| id.value() == json!(a)))
-            })
-            .collect();
-        println!(
-            "  reconcile: {} unknown items read back, {} already applied, {} to resend",
-            report.unknown_count(),
-            applied.len(),
-            missing.len()
-        );
-        resent = missing.len();
-        if !missing.is_empty() {
-            let again = client.bulk_update("lead").run(missing).await?;
-            println!(
-                "  resent: {} applied, {} failed again (see report.failed())",
-                again.succeeded(),
-                again.failed().len()
-            );
-        }
-    }
+    // The ambiguous chunk was reconciled by the library: read back, resent only what had not
+    // been applied.
+    let p = report.progress();
+    println!(
+        "  unknown outcomes resolved by reading back: {} read, {} already applied, {} sent again",
+        p.read_back, p.found_applied, p.resent
+    );
+    let resent = p.resent;
     let qualified = client
         .list_processes("lead", Query::new().eq("state", "QUALIFIED"), 100)
         .count()
@@ -195,7 +164,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let row = SummaryRow {
         vendor: "chakra",
         against: "simulator".into(),
-        items: report.total() + resent as u64,
+        items: report.total() + resent,
         jobs: chakra.jobs_created() as u64,
         retries: client.stats().retries,
         time: started.elapsed(),
