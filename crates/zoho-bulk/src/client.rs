@@ -467,10 +467,26 @@ struct CodeReply {
 
 /// Reads Zoho's `code` from any JSON reply: 3000 is success; 4000 (sent with HTTP 200) is the
 /// daily API limit; 1030 an invalid or expired token; anything else an error with its code.
+///
+/// A 401 is worth a token refresh only with code 1030 ("the access token is either invalid or
+/// has expired", Zoho's status-code page). Zoho also answers 401 for a missing parameter (1000)
+/// and an invalid one (1060), and the simulator for a token without the needed scope; a fresh
+/// token cannot cure those, and every refresh spends one of the 10 Zoho mints per 10 minutes,
+/// so they are final `Auth` errors. A 401 without a readable code is treated the same way.
 fn decode_creator_error(reply: &Response) -> Option<VendorError> {
-    let (code, message) = parse_code(reply.body())?;
-    Some(classify(code, message, reply.status()))
+    match parse_code(reply.body()) {
+        Some((code, message)) => Some(classify(code, message, reply.status())),
+        None if reply.status() == 401 => Some(
+            VendorError::new(None, None)
+                .kind(ErrorKind::Auth)
+                .stale_token(false),
+        ),
+        None => None,
+    }
 }
+
+/// Zoho's code for an invalid or expired access token.
+const TOKEN_EXPIRED: &str = "1030";
 
 fn parse_code(body: &[u8]) -> Option<(String, Option<String>)> {
     let parsed: CodeReply = serde_json::from_slice(body).ok()?;
@@ -485,12 +501,17 @@ fn parse_code(body: &[u8]) -> Option<(String, Option<String>)> {
 fn classify(code: String, message: Option<String>, status: u16) -> VendorError {
     let kind = match code.as_str() {
         "4000" => Some(ErrorKind::QuotaExceeded),
-        "1030" => Some(ErrorKind::Auth),
+        TOKEN_EXPIRED => Some(ErrorKind::Auth),
+        _ if status == 401 || status == 403 => Some(ErrorKind::Auth),
         _ if status == 429 => Some(ErrorKind::RateLimited),
         _ if status < 300 => Some(ErrorKind::Http),
         _ => None,
     };
-    let vendor = VendorError::new(Some(code), message);
+    let stale = code == TOKEN_EXPIRED;
+    let mut vendor = VendorError::new(Some(code), message);
+    if status == 401 {
+        vendor = vendor.stale_token(stale);
+    }
     match kind {
         // An error reported with a success status is final: repeating gets the same answer.
         Some(k) if status < 300 => vendor.kind(k).retryable(false),
@@ -505,7 +526,7 @@ fn json_download_error(body: &[u8]) -> Error {
         Some((code, message)) => {
             let kind = match code.as_str() {
                 "4000" => ErrorKind::QuotaExceeded,
-                "1030" => ErrorKind::Auth,
+                TOKEN_EXPIRED => ErrorKind::Auth,
                 _ => ErrorKind::Http,
             };
             Error::new(
