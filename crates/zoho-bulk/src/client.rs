@@ -8,7 +8,7 @@ use std::time::Duration;
 use bulk_common::poll::{PollPolicy, Wait};
 use bulk_common::throttle::Throttle;
 use bulk_common::token::{
-    FileStore, OAuthConfig, OAuthRefreshSource, ParamsIn, RefreshRateLimit, TokenStore,
+    AccessToken, FileStore, OAuthConfig, OAuthRefreshSource, ParamsIn, RefreshRateLimit, TokenStore,
 };
 use bulk_common::{
     Auth, BaseUrl, Error, ErrorDecoder, ErrorKind, ExposeSecret, HttpClient, HttpOptions, Method,
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::dc::DataCentre;
 use crate::job::{JobHandle, ReadJob};
 use crate::models::{CreateBody, CreateQuery, Envelope, JobDetails, ReadQuery};
-use crate::rows::{Rows, read_zip, spool};
+use crate::rows::{Rows, read_zip, spool, verify_zip};
 
 const PRODUCT: &str = concat!("zoho-bulk/", env!("CARGO_PKG_VERSION"));
 /// The authorization scheme Zoho uses instead of `Bearer`.
@@ -56,6 +56,7 @@ pub(crate) struct Inner {
     download_throttle: Throttle,
     spool_dir: Option<PathBuf>,
     pub(crate) download_attempts: u32,
+    create_attempts: u32,
 }
 
 impl fmt::Debug for Client {
@@ -91,6 +92,8 @@ pub struct ClientBuilder {
     creates_per_minute: u32,
     downloads_per_minute: u32,
     spool_dir: Option<PathBuf>,
+    download_attempts: u32,
+    create_attempts: u32,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -139,9 +142,17 @@ impl Default for ClientBuilder {
             creates_per_minute: 5,
             downloads_per_minute: 10,
             spool_dir: None,
+            download_attempts: DEFAULT_DOWNLOAD_ATTEMPTS,
+            create_attempts: DEFAULT_CREATE_ATTEMPTS,
         }
     }
 }
+
+/// Downloads of one result at most, by default: a cut-off or corrupt archive is fetched again.
+const DEFAULT_DOWNLOAD_ATTEMPTS: u32 = 6;
+
+/// Creations of one read job at most, by default, when their outcome is unknown.
+const DEFAULT_CREATE_ATTEMPTS: u32 = 10;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -227,8 +238,8 @@ impl Client {
     /// Job creation is not idempotent; it is retried only when Zoho throttled it or the
     /// connection could not be opened. After a broken connection, a 5xx or a success reply that
     /// cannot be read, the error is [`ErrorKind::AmbiguousOutcome`]: Zoho offers no way to list
-    /// jobs, so the caller decides
-    /// whether to create another (an orphaned job costs quota, not data).
+    /// jobs, so the caller decides whether to create another (an orphaned job costs quota, not
+    /// data). [`Client::export`] and [`Client::read_report`] do create another.
     pub async fn create_job(&self, report: &str, query: &ReadQuery) -> Result<JobHandle> {
         query.validate()?;
         let body = CreateBody {
@@ -249,6 +260,43 @@ impl Client {
             query: CreateQuery::Cursor { record_cursor },
         };
         self.create(report, Some(&body)).await
+    }
+
+    /// Creates a read job (from `record_cursor` when given, else from `query`), and creates it
+    /// again after an [`ErrorKind::AmbiguousOutcome`]: Zoho cannot list jobs, and a read job
+    /// changes no data, so a second one costs only quota (and a place under the creation
+    /// throttle, which every attempt waits for). `orphans` counts the creations that may have
+    /// left a job behind. At most `create_attempts` creations; the delays between them follow
+    /// the HTTP retry policy's backoff.
+    pub(crate) async fn create_settled(
+        &self,
+        report: &str,
+        query: &ReadQuery,
+        record_cursor: Option<&str>,
+        orphans: &mut u32,
+    ) -> Result<JobHandle> {
+        let attempts = self.inner.create_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let created = match record_cursor {
+                Some(cursor) => self.create_next_job(report, cursor).await,
+                None => self.create_job(report, query).await,
+            };
+            match created {
+                Err(e) if e.kind() == ErrorKind::AmbiguousOutcome && attempt < attempts => {
+                    *orphans += 1;
+                    let delay = self.inner.http.options().get_retry().backoff(attempt);
+                    tracing::warn!(
+                        report, error = %e, attempt,
+                        "the job creation may or may not have happened; creating the read job again \
+                         (an orphaned job costs quota, not data)"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn create(&self, report: &str, body: Option<&CreateBody<'_>>) -> Result<JobHandle> {
@@ -296,7 +344,12 @@ impl Client {
             .send()
             .await
             .map_err(|e| e.context(format!("reading the status of job {}", job.id)))?;
-        details(&reply)
+        // A status reply that cannot be read answered a safe GET: reading it again is harmless,
+        // so the poll loop counts it as a transient error (within its tolerance) and polls on.
+        details(&reply).map_err(|e| {
+            e.with_retryable(true)
+                .context(format!("reading the status of job {}", job.id))
+        })
     }
 
     /// Waits for a job to complete, with the client's poll policy (deadline included), and
@@ -335,14 +388,22 @@ impl Client {
                     encode_segment(&job.id)
                 )
             });
+        // A broken transfer, or a complete reply whose archive is not whole, is downloaded
+        // again (Zoho keeps a result for 24 hours), with the retry policy's backoff between
+        // attempts and at most `download_attempts` in all.
         let attempts = self.inner.download_attempts.max(1);
+        let policy = self.inner.http.options().get_retry().clone();
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.inner.download_throttle.acquire().await;
-            match self.download_once(&path).await {
+            let outcome = match self.download_once(&path).await {
+                Ok((file, bytes, cursor)) => verify_zip(file).await.map(|f| (f, bytes, cursor)),
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Ok((file, bytes, header_cursor)) => {
-                    tracing::info!(job = %job.id, bytes, "result downloaded");
+                    tracing::info!(job = %job.id, bytes, attempt, "result downloaded and verified");
                     let record_cursor =
                         header_cursor.or_else(|| result.and_then(|r| r.record_cursor.clone()));
                     return Ok(Download {
@@ -352,10 +413,24 @@ impl Client {
                     });
                 }
                 Err(e) if e.is_retryable() && attempt < attempts => {
-                    tracing::warn!(job = %job.id, error = %e, "download broke off; downloading again");
+                    let delay = policy.backoff(attempt);
+                    tracing::warn!(
+                        job = %job.id, error = %e, attempt, delay_ms = delay.as_millis() as u64,
+                        "download broke off or is incomplete; downloading again"
+                    );
+                    tokio::time::sleep(delay).await;
                 }
                 Err(e) => {
-                    return Err(e.context(format!("downloading the result of job {}", job.id)));
+                    let e = if e.kind() == ErrorKind::Decode {
+                        e.with_retryable(false)
+                    } else {
+                        e
+                    };
+                    return Err(e.context(format!(
+                        "downloading the result of job {} ({attempt} attempt{})",
+                        job.id,
+                        if attempt == 1 { "" } else { "s" }
+                    )));
                 }
             }
         }
@@ -392,9 +467,13 @@ impl Client {
         Ok((file, bytes, cursor))
     }
 
-    /// The seed workflow for one job: create, wait, download, and the rows.
+    /// The seed workflow for one job: create, wait, download, and the rows. A creation whose
+    /// outcome is unknown is made again (see [`ClientBuilder::create_attempts`]).
     pub async fn read_report(&self, report: &str, query: &ReadQuery) -> Result<Download> {
-        let job = self.create_job(report, query).await?;
+        let mut orphans = 0;
+        let job = self
+            .create_settled(report, query, None, &mut orphans)
+            .await?;
         let details = self.wait(&job).await?;
         self.download(&job, Some(&details)).await
     }
@@ -440,7 +519,14 @@ fn details(reply: &Response) -> Result<JobDetails> {
     };
     // serde's derive would also read a struct from a JSON array (`{"details": [[0]]}` as job
     // "0"); Zoho's details are always an object.
-    let value: serde_json::Value = reply.json()?;
+    let value: serde_json::Value = serde_json::from_slice(reply.body()).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            "Zoho's reply is not readable JSON (cut off or garbled)",
+        )
+        .with_body(reply.body())
+        .with_source(e)
+    })?;
     if !value
         .get("details")
         .is_some_and(serde_json::Value::is_object)
@@ -669,6 +755,22 @@ impl ClientBuilder {
         self
     }
 
+    /// Downloads of one result at most (default 6), when transfers break off or archives
+    /// arrive incomplete; the delays between them follow the HTTP retry policy's backoff.
+    pub fn download_attempts(mut self, attempts: u32) -> Self {
+        self.download_attempts = attempts.max(1);
+        self
+    }
+
+    /// Creations of one read job at most (default 10) by [`Client::export`] and
+    /// [`Client::read_report`], when a creation's outcome is unknown (a lost reply, a 5xx, an
+    /// unreadable success): each may leave an orphaned job on Zoho, which costs quota and
+    /// counts against the 5-per-minute creation throttle, never data. `1` turns re-creation off.
+    pub fn create_attempts(mut self, attempts: u32) -> Self {
+        self.create_attempts = attempts.max(1);
+        self
+    }
+
     /// Validates the configuration and builds the client.
     pub fn build(self) -> Result<Client> {
         let owner = self
@@ -727,7 +829,9 @@ impl ClientBuilder {
                     if let Some(store) = &self.store {
                         cfg = cfg.store(store.clone());
                     }
-                    Ok(Arc::new(OAuthRefreshSource::new(cfg)?))
+                    Ok(Arc::new(Patient {
+                        inner: Arc::new(OAuthRefreshSource::new(cfg)?),
+                    }))
                 };
                 let create = source(refresh)?;
                 let read = match self.read_refresh_token {
@@ -757,8 +861,65 @@ impl ClientBuilder {
                     Duration::from_secs(60),
                 ),
                 spool_dir: self.spool_dir,
-                download_attempts: 3,
+                download_attempts: self.download_attempts,
+                create_attempts: self.create_attempts,
             }),
         })
+    }
+}
+
+/// Longest `Retry-After` on a refused token refresh that is waited out before asking again.
+const REFRESH_WAIT_MAX: Duration = Duration::from_secs(30);
+/// Refreshes at most per token request when the accounts server throttles briefly.
+const REFRESH_ATTEMPTS: u32 = 4;
+
+/// The OAuth refresh source, waiting out a refresh that the accounts server throttled with a
+/// short `Retry-After` (a 429 before anything was minted) instead of failing the call, and
+/// asking again after a token reply that could not be read.
+///
+/// A throttle without `Retry-After`, or with a long one (Zoho's "Access Denied" after 10
+/// tokens in 10 minutes locks the grant for the rest of the window), still fails at once: the
+/// refresh source's cooldown stands, and asking again would only extend the lock-out.
+#[derive(Debug)]
+struct Patient {
+    inner: Arc<dyn TokenSource>,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for Patient {
+    async fn token(&self) -> Result<AccessToken> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.inner.token().await {
+                // An unreadable token reply: the request was safe to repeat (it mints one more
+                // token, well within the cap for these few attempts).
+                Err(e) if e.kind() == ErrorKind::Decode && attempt < REFRESH_ATTEMPTS => {
+                    tracing::warn!(error = %e, "the token reply was unreadable; refreshing again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e)
+                    if e.kind() == ErrorKind::RateLimited
+                        && attempt < REFRESH_ATTEMPTS
+                        && e.retry_after().is_some_and(|d| d <= REFRESH_WAIT_MAX) =>
+                {
+                    let wait = e.retry_after().unwrap_or(REFRESH_WAIT_MAX);
+                    tracing::warn!(
+                        wait_ms = wait.as_millis() as u64,
+                        "the token refresh was throttled briefly; waiting"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn invalidate(&self, stale: &AccessToken) {
+        self.inner.invalidate(stale).await;
+    }
+
+    fn observe_response(&self, headers: &bulk_common::Headers) {
+        self.inner.observe_response(headers);
     }
 }

@@ -326,10 +326,15 @@ async fn a_corrupt_archive_is_a_decode_error_not_partial_data() -> TestResult {
     )
     .await;
     let client = client_for(&sim, &cfg).build()?;
-    let download = client.read_report("Small", &ReadQuery::new()).await?;
-    let err = download.rows.try_collect::<Vec<_>>().await.unwrap_err();
+    // The archive is checked before any row is handed over; every attempt gets garbage.
+    let err = client
+        .read_report("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(!err.is_retryable());
     assert!(err.to_string().contains("ZIP"), "{err}");
+    assert!(err.to_string().contains("6 attempts"), "{err}");
     Ok(())
 }
 
@@ -441,23 +446,90 @@ async fn only_the_requested_fields_are_exported_across_every_job() -> TestResult
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_follow_up_job_whose_creation_is_ambiguous_is_not_created_again() -> TestResult {
-    // Three jobs of 10 rows; the reply creating the second is lost after Zoho created it.
+async fn a_follow_up_job_whose_creation_is_ambiguous_is_created_again() -> TestResult {
+    // Three jobs of 10 rows; the reply creating the second is lost after Zoho created it. A
+    // read job changes nothing, so it is created again from the same cursor: one orphan.
     let cfg = ZohoConfig {
         job_row_cap: Some(10),
         ..config()
     };
     let (sim, _) = sim(cfg.clone(), vec![on_create(Fault::ResetAfterHandler, 2)]).await;
     let client = client_for(&sim, &cfg).build()?;
+    let orphans = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = orphans.clone();
+    let opts = zoho_bulk::ExportOptions::new().on_progress(move |e| {
+        if let zoho_bulk::ExportEvent::Checkpoint(c) = e {
+            seen.store(c.orphaned_jobs, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let rows: Vec<Record> = client
+        .export_with("Small", ReadQuery::new(), opts)
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, 25);
+    assert_eq!(
+        sim.counters().get("zoho.jobs.created"),
+        4,
+        "3 jobs + 1 orphan"
+    );
+    assert_eq!(orphans.load(std::sync::atomic::Ordering::SeqCst), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_one_create_attempt_an_ambiguous_creation_is_reported() -> TestResult {
+    let cfg = ZohoConfig {
+        job_row_cap: Some(10),
+        ..config()
+    };
+    let (sim, _) = sim(cfg.clone(), vec![on_create(Fault::ResetAfterHandler, 2)]).await;
+    let client = client_for(&sim, &cfg).create_attempts(1).build()?;
     let mut export = client.export("Small", ReadQuery::new());
     let (n, err) = rows_then_error(&mut export).await;
     assert_eq!(n, 10, "the first batch is delivered");
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert_eq!(sim.counters().get("zoho.jobs.created"), 2);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_complete_reply_with_a_cut_off_zip_is_downloaded_again() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(
+        cfg.clone(),
+        vec![
+            FaultRule::new(Fault::CutBody)
+                .path("/api/bulk/v2/{owner}/{app}/report/{report}/read/{job_id}/result")
+                .times(2),
+        ],
+    )
+    .await;
+    let client = client_for(&sim, &cfg).build()?;
+    let rows: Vec<Record> = client
+        .read_report("Small", &ReadQuery::new())
+        .await?
+        .rows
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, 25);
     assert_eq!(
-        sim.counters().get("zoho.jobs.created"),
-        2,
-        "no second follow-up"
+        sim.counters()
+            .received("GET /api/bulk/v2/{owner}/{app}/report/{report}/read/{job_id}/result"),
+        3
     );
+    // Always cut off: a bounded number of attempts, then a Decode error.
+    sim.faults().push(
+        FaultRule::new(Fault::CutBody)
+            .path("/api/bulk/v2/{owner}/{app}/report/{report}/read/{job_id}/result"),
+    );
+    let err = client_for(&sim, &cfg)
+        .download_attempts(3)
+        .build()?
+        .read_report("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("3 attempts"), "{err}");
     Ok(())
 }
 
