@@ -16,7 +16,7 @@ use bulk_common::{
 };
 use serde::Deserialize;
 
-use crate::dc::DataCentre;
+use crate::dc::{ApiVersion, DataCentre};
 use crate::job::{JobHandle, ReadJob};
 use crate::models::{CreateBody, CreateQuery, Envelope, JobDetails, ReadQuery};
 use crate::rows::{Rows, read_zip, spool, verify_zip};
@@ -49,6 +49,7 @@ pub(crate) struct Inner {
     pub(crate) http: HttpClient,
     pub(crate) owner: String,
     pub(crate) app: String,
+    version: ApiVersion,
     create_auth: Auth,
     read_auth: Auth,
     pub(crate) poll: PollPolicy,
@@ -65,6 +66,7 @@ impl fmt::Debug for Client {
             .field("creator", self.inner.http.base_url())
             .field("owner", &self.inner.owner)
             .field("app", &self.inner.app)
+            .field("version", &self.inner.version)
             .field("create_auth", &self.inner.create_auth)
             .field("read_auth", &self.inner.read_auth)
             .finish_non_exhaustive()
@@ -75,6 +77,7 @@ impl fmt::Debug for Client {
 #[must_use]
 pub struct ClientBuilder {
     dc: Option<DataCentre>,
+    version: Option<ApiVersion>,
     creator_url: Option<String>,
     accounts_url: Option<String>,
     owner: Option<String>,
@@ -100,6 +103,7 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("dc", &self.dc)
+            .field("version", &self.version)
             .field("creator_url", &self.creator_url)
             .field("accounts_url", &self.accounts_url)
             .field("owner", &self.owner)
@@ -122,6 +126,7 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
             dc: None,
+            version: None,
             creator_url: None,
             accounts_url: None,
             owner: None,
@@ -176,6 +181,8 @@ impl Client {
     /// - `ZOHO_DC` (`us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `cn`), or `ZOHO_CREATOR_URL` and
     ///   `ZOHO_ACCOUNTS_URL`;
     /// - `ZOHO_OWNER` and `ZOHO_APP` (the account owner and application link names);
+    /// - optional `ZOHO_API_VERSION`: `v2` (the default: `creator.zoho.<dc>/api/bulk/v2`) or
+    ///   `v2.1` (`www.zohoapis.<dc>/creator/v2.1/bulk`), see [`ApiVersion`];
     /// - optional `ZOHO_TOKEN_DIR`: a directory where processes on this machine share access
     ///   tokens, or `ZOHO_TOKEN_REDIS` (feature `redis`): a Redis URL where workers on many
     ///   machines share them.
@@ -190,6 +197,9 @@ impl Client {
             );
         if let Some(read) = env("ZOHO_READ_REFRESH_TOKEN") {
             b = b.read_refresh_token(SecretString::from(read));
+        }
+        if let Some(version) = env("ZOHO_API_VERSION") {
+            b = b.api_version(version.parse()?);
         }
         match (
             env("ZOHO_CREATOR_URL"),
@@ -379,8 +389,14 @@ impl Client {
         details: Option<&JobDetails>,
     ) -> Result<Download> {
         let result = details.and_then(|d| d.result.as_ref());
+        // Zoho's download_url is relative to the API host. It is used when it lies under this
+        // form's own prefix; otherwise (a v2.1 sample shows a v2-style `/api/bulk/v2.1/...`
+        // path) the documented `<read path>/<job_id>/result` is built, as seed 001's second
+        // method does.
+        let prefix = format!("{}/", self.inner.version.path_prefix());
         let path = result
             .and_then(|r| r.download_url.clone())
+            .filter(|url| url.starts_with(&prefix))
             .unwrap_or_else(|| {
                 format!(
                     "{}/{}/result",
@@ -480,11 +496,17 @@ impl Client {
 
     pub(crate) fn read_path(&self, report: &str) -> String {
         format!(
-            "/api/bulk/v2/{}/{}/report/{}/read",
+            "{}/{}/{}/report/{}/read",
+            self.inner.version.path_prefix(),
             encode_segment(&self.inner.owner),
             encode_segment(&self.inner.app),
             encode_segment(report)
         )
+    }
+
+    /// The API form this client speaks.
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.version
     }
 }
 
@@ -637,8 +659,16 @@ impl ClientBuilder {
         self
     }
 
-    /// An explicit Creator base URL (scheme + host + port, e.g. `https://creator.zoho.eu`), for
-    /// on-premise hosts or tests. Overrides the data centre's.
+    /// The API form (default [`ApiVersion::V2`], or `ZOHO_API_VERSION` with
+    /// [`Client::from_env`]): it picks the path prefix, and with a data centre the host.
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// An explicit API base URL (scheme + host + port, e.g. `https://creator.zoho.eu`, or
+    /// `https://www.zohoapis.eu` for v2.1), for on-premise hosts or tests. Overrides the data
+    /// centre's.
     pub fn creator_url(mut self, url: impl Into<String>) -> Self {
         self.creator_url = Some(url.into());
         self
@@ -781,9 +811,10 @@ impl ClientBuilder {
             .app
             .filter(|a| !a.trim().is_empty())
             .ok_or_else(|| Error::config("the application link name is missing"))?;
+        let version = self.version.unwrap_or_default();
         let creator = match (&self.creator_url, self.dc) {
             (Some(url), _) => url.clone(),
-            (None, Some(dc)) => dc.creator_url(),
+            (None, Some(dc)) => version.base_url(dc),
             (None, None) => {
                 return Err(Error::config(
                     "set a data centre or an explicit Creator base URL",
@@ -852,6 +883,7 @@ impl ClientBuilder {
                 http,
                 owner,
                 app,
+                version,
                 create_auth: Auth::token_source(create_source, SCHEME),
                 read_auth: Auth::token_source(read_source, SCHEME),
                 poll: self.poll,

@@ -67,7 +67,7 @@ pub use bulk_common::{
     RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{Client, ClientBuilder, Download, default_poll_policy};
-pub use dc::DataCentre;
+pub use dc::{ApiVersion, DataCentre};
 pub use export::{Export, ExportCheckpoint, ExportEvent, ExportOptions, NextStep};
 pub use job::{JobHandle, ReadJob};
 pub use models::{JobDetails, JobResult, JobStatus, MaxRecords, ReadQuery};

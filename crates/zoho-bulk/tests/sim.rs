@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use serde_json::json;
 use vendor_sim::zoho::{Zoho, ZohoConfig};
 use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
 use zoho_bulk::{
@@ -545,5 +546,110 @@ async fn an_unreadable_job_creation_reply_is_an_ambiguous_outcome() -> TestResul
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
     assert!(!err.is_retryable());
     assert_eq!(sim.counters().get("zoho.jobs.created"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_v2_1_form_exports_through_its_own_paths() -> TestResult {
+    let cfg = ZohoConfig {
+        job_row_cap: Some(10),
+        ..config()
+    };
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg)
+        .api_version(zoho_bulk::ApiVersion::V2_1)
+        .build()?;
+    let rows: Vec<Record> = client
+        .export("Small", ReadQuery::new())
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, 25);
+    let v21 = "/creator/v2.1/bulk/{owner}/{app}/report/{report}/read";
+    assert_eq!(sim.counters().received(&format!("POST {v21}")), 3);
+    assert_eq!(
+        sim.counters()
+            .received(&format!("GET {v21}/{{job_id}}/result")),
+        3
+    );
+    assert_eq!(
+        sim.counters()
+            .received("POST /api/bulk/v2/{owner}/{app}/report/{report}/read"),
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_simulator_refuses_wrong_paths_and_loose_bodies() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    use zoho_bulk::bulk_common::{Auth, HttpClient, Method};
+    let http = HttpClient::builder("sim-test")
+        .base_url(&sim.base_url())
+        .build()?;
+    let token: serde_json::Value = http
+        .request(Method::Post, "/oauth/v2/token")
+        .form([
+            ("grant_type", "refresh_token"),
+            ("client_id", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("refresh_token", cfg.refresh_token.as_str()),
+        ])
+        .send()
+        .await?
+        .json()?;
+    let auth = Auth::header(
+        "authorization",
+        "Zoho-oauthtoken ",
+        SecretString::from(token["access_token"].as_str().unwrap().to_owned()),
+    )?;
+    let refused = |e: zoho_bulk::Error| -> (u16, serde_json::Value) {
+        let body = e.body_excerpt().unwrap_or_default();
+        (
+            e.status().unwrap_or_default(),
+            serde_json::from_str(body).unwrap_or_default(),
+        )
+    };
+    // A v2.1 path under the v2 layout (as an old v2.1 sample shows it) is not a route.
+    let err = http
+        .request(
+            Method::Post,
+            "/api/bulk/v2.1/acme/orders-app/report/Small/read",
+        )
+        .auth(auth.clone())
+        .send()
+        .await
+        .unwrap_err();
+    let (status, body) = refused(err);
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], 1000);
+    let read = "/api/bulk/v2/acme/orders-app/report/Small/read";
+    for (sent, code, what) in [
+        (json!({"query": {"feilds": ["Email"]}}), 1060, "feilds"),
+        (
+            json!({"query": {"max_records": "100000"}}),
+            1060,
+            "max_records",
+        ),
+        (json!({"query": {"fields": "Email"}}), 1060, "fields"),
+        (json!({"fields": ["Email"]}), 1060, "fields"),
+        (json!({}), 1000, "query"),
+    ] {
+        let err = http
+            .request(Method::Post, read)
+            .auth(auth.clone())
+            .json(&sent)
+            .send()
+            .await
+            .unwrap_err();
+        let (status, body) = refused(err);
+        assert_eq!(status, 401, "{sent}");
+        assert_eq!(body["code"], code, "{sent}");
+        assert!(
+            body["message"].as_str().unwrap_or_default().contains(what),
+            "{sent}: {body}"
+        );
+    }
+    assert_eq!(sim.counters().get("zoho.jobs.created"), 0);
     Ok(())
 }
