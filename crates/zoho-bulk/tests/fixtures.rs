@@ -180,7 +180,7 @@ async fn a_v2_1_download_uses_the_documented_path_not_a_v2_style_sample_url() ->
             when.method(GET).path(format!("{V2_1}/{id}/result"));
             then.status(200)
                 .header("content-type", "application/zip")
-                .body(zip.to_vec());
+                .body(&zip);
         })
         .await;
     let client = client(&server, ApiVersion::V2_1);
