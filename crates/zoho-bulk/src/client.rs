@@ -339,8 +339,7 @@ impl Client {
 
     /// Looks at a job once.
     pub async fn job_status(&self, job: &JobHandle) -> Result<JobDetails> {
-        let reply = self
-            .inner
+        self.inner
             .http
             .request(
                 Method::Get,
@@ -351,15 +350,9 @@ impl Client {
                 ),
             )
             .auth(self.inner.read_auth.clone())
-            .send()
+            .send_decoded(details)
             .await
-            .map_err(|e| e.context(format!("reading the status of job {}", job.id)))?;
-        // A status reply that cannot be read answered a safe GET: reading it again is harmless,
-        // so the poll loop counts it as a transient error (within its tolerance) and polls on.
-        details(&reply).map_err(|e| {
-            e.with_retryable(true)
-                .context(format!("reading the status of job {}", job.id))
-        })
+            .map_err(|e| e.context(format!("reading the status of job {}", job.id)))
     }
 
     /// Waits for a job to complete, with the client's poll policy (deadline included), and

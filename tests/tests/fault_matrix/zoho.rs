@@ -251,7 +251,7 @@ async fn matrix_zoho_malformed_json_on_create() {
 
 #[tokio::test(start_paused = true)]
 async fn matrix_zoho_malformed_json_on_poll() {
-    // A status GET is safe to repeat: the unreadable reply is a transient poll error.
+    // A status read is safe to repeat: the unreadable reply is read again (issue 16 §1).
     let run = plain(vec![on(&status(), Fault::MalformedBody).nth(1)]).await;
     run.assert_complete();
 }
