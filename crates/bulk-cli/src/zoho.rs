@@ -55,6 +55,10 @@ pub(crate) async fn client(ctx: &mut Ctx) -> anyhow::Result<Client> {
         if let Some(read) = s.secret("ZOHO_READ_REFRESH_TOKEN")? {
             b = b.read_refresh_token(read);
         }
+        // v2 (creator.zoho.<dc>/api/bulk/v2, the default) or v2.1 (www.zohoapis.<dc>/creator/v2.1/bulk).
+        if let Some(version) = s.value("ZOHO_API_VERSION")? {
+            b = b.api_version(version.parse()?);
+        }
         match (
             s.value("ZOHO_CREATOR_URL")?,
             s.value("ZOHO_ACCOUNTS_URL")?,
