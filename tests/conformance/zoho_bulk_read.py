@@ -89,7 +89,8 @@ def wait(prefix, headers, job_id):
         assert data["code"] == 3000, data
         details = data["details"]
         check_details(details, job_id)
-        if details["status"] == "Completed":
+        # Seed 001 writes "Completed", the v2.1 page "COMPLETED": compared without case.
+        if details["status"].upper() == "COMPLETED":
             return details
         assert time.monotonic() < deadline, f"job {job_id} never completed"
         time.sleep(0.3)

@@ -10,7 +10,8 @@
 //!
 //! `{P}` is `/api/bulk/v2/{owner}/{app}/report/{report}/read` (v2, seed 001) or
 //! `/creator/v2.1/bulk/{owner}/{app}/report/{report}/read` (v2.1, Zoho's v2.1 bulk pages); a
-//! status reply's `download_url` is under the form it was asked in.
+//! status reply's `download_url` is under the form it was asked in, and its status spelled as
+//! that form's pages spell it (`In-progress`/`Completed` for v2, `IN PROGRESS`/`COMPLETED` for v2.1).
 //!
 //! Jobs export the requested `fields` (all ten [`COLUMNS`] by default; follow-up jobs keep the
 //! first job's fields); `criteria` is accepted but not evaluated. Every Creator reply carries
@@ -460,6 +461,7 @@ fn parse_create(body: &[u8]) -> Result<CreateQuery, Response> {
 async fn create_job(
     State(st): St,
     Path((owner, app, report)): Path<(String, String, String)>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -572,10 +574,25 @@ async fn create_job(
             "operation": "read",
             "created_by": "sim.user",
             "created_time": "03-Sep-2021 14:55:46",
-            "status": "In-progress",
+            "status": spelled(&uri, "In-progress"),
         }
     }))
     .into_response()
+}
+
+/// A status as each form's pages write it: seed 001 and the v2 samples say `In-progress` and
+/// `Completed`; the v2.1 status page lists `IN PROGRESS`, `COMPLETED`, `FAILED`. Clients must
+/// compare without case or punctuation.
+fn spelled(uri: &axum::http::Uri, status: &'static str) -> &'static str {
+    if !uri.path().starts_with("/creator/v2.1/") {
+        return status;
+    }
+    match status {
+        "In-progress" => "IN PROGRESS",
+        "Completed" => "COMPLETED",
+        "Failed" => "FAILED",
+        other => other,
+    }
 }
 
 fn status_of(st: &ZohoState, job: &SimJob) -> &'static str {
@@ -648,7 +665,7 @@ async fn job_status(
         "operation": "read",
         "created_by": "sim.user",
         "created_time": "03-Sep-2021 14:55:46",
-        "status": status,
+        "status": spelled(&uri, status),
     });
     if status == "Completed" {
         let mut result = json!({
