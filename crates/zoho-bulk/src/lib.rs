@@ -32,8 +32,13 @@
 //!
 //! What it takes care of:
 //!
-//! - **Hosts per data centre** ([`DataCentre`]): the Creator and accounts hosts, never derived from
-//!   a token reply's `api_domain`.
+//! - **Hosts per data centre** ([`DataCentre`]): the API and accounts hosts, never derived from
+//!   a token reply's `api_domain`; both API forms ([`ApiVersion`]: v2 on `creator.zoho.<dc>`, the
+//!   default, or v2.1 on `www.zohoapis.<dc>`), chosen with a builder method or
+//!   `ZOHO_API_VERSION`.
+//! - **Unknown outcomes, resolved**: a read-job creation whose reply was lost is made again (an
+//!   orphan costs quota, not data; counted in [`ExportCheckpoint::orphaned_jobs`]); a download
+//!   whose archive is incomplete or fails its CRC is fetched again with backoff.
 //! - **Tokens**: OAuth refresh through `bulk_common`'s refresh-token source: refreshed ahead of
 //!   expiry, once for any number of concurrent calls, within Zoho's 10-per-10-minutes minting cap
 //!   (optionally shared between processes with a token store); Zoho's invalid-token reply (1030)
