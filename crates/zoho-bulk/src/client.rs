@@ -900,7 +900,7 @@ const REFRESH_ATTEMPTS: u32 = 4;
 
 /// The OAuth refresh source, waiting out a refresh that the accounts server throttled with a
 /// short `Retry-After` (a 429 before anything was minted) instead of failing the call, and
-/// asking again after a token reply that could not be read.
+/// asking again after a token reply that could not be read or a connection that kept breaking.
 ///
 /// A throttle without `Retry-After`, or with a long one (Zoho's "Access Denied" after 10
 /// tokens in 10 minutes locks the grant for the rest of the window), still fails at once: the
@@ -917,11 +917,16 @@ impl TokenSource for Patient {
         loop {
             attempt += 1;
             match self.inner.token().await {
-                // An unreadable token reply: the request was safe to repeat (it mints one more
+                // An unreadable token reply, or a refresh whose connection kept breaking through
+                // the HTTP retries: the request is safe to repeat (at worst it mints one more
                 // token, well within the cap for these few attempts).
-                Err(e) if e.kind() == ErrorKind::Decode && attempt < REFRESH_ATTEMPTS => {
-                    tracing::warn!(error = %e, "the token reply was unreadable; refreshing again");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                Err(e)
+                    if attempt < REFRESH_ATTEMPTS
+                        && (e.kind() == ErrorKind::Decode
+                            || (e.is_retryable() && e.kind() != ErrorKind::RateLimited)) =>
+                {
+                    tracing::warn!(error = %e, "the token refresh failed; refreshing again");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 Err(e)
                     if e.kind() == ErrorKind::RateLimited
