@@ -143,6 +143,23 @@ mod tests {
         assert_eq!(DataCentre::Us.api_url(), "https://www.zohoapis.com");
         assert_eq!(DataCentre::Au.api_url(), "https://www.zohoapis.com.au");
         assert_eq!(DataCentre::Ca.api_url(), "https://www.zohoapis.ca");
+        for (text, want) in [
+            ("v2", ApiVersion::V2),
+            ("2.1", ApiVersion::V2_1),
+            (" V2.1 ", ApiVersion::V2_1),
+        ] {
+            assert_eq!(text.parse::<ApiVersion>().ok(), Some(want), "{text}");
+        }
+        assert_eq!(
+            ApiVersion::V2_1.base_url(DataCentre::Eu),
+            "https://www.zohoapis.eu"
+        );
+        assert_eq!(
+            ApiVersion::V2.base_url(DataCentre::Eu),
+            "https://creator.zoho.eu"
+        );
+        let err = "v3".parse::<ApiVersion>().unwrap_err();
+        assert!(err.to_string().contains("use v2 or v2.1"), "{err}");
         let err = "mars".parse::<DataCentre>().unwrap_err();
         assert!(err.to_string().contains("unknown Zoho data centre"));
     }
