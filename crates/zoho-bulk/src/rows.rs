@@ -106,10 +106,8 @@ impl Record {
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
         let values: csv::StringRecord = self.values().collect();
         values.deserialize(Some(&self.batch.header)).map_err(|e| {
-            Error::decode(
-                format!("a row does not fit {}", std::any::type_name::<T>()),
-                e,
-            )
+            // The csv error names the column and the value; a Rust type path would not help.
+            Error::decode(format!("a row does not fit the requested fields: {e}"), e)
         })
     }
 
