@@ -2,7 +2,7 @@
 //!
 //! | Route | Behaviour |
 //! |---|---|
-//! | `POST /oauth/v2/token` | refresh grant (query or form); at most `mint_cap` tokens per refresh token per window, else Zoho's "Access Denied" reply; counter `zoho.refreshes` |
+//! | `POST /oauth/v2/token` | refresh grant (query or form; any other parameter: 400 `invalid_request`); at most `mint_cap` tokens per refresh token per window, else Zoho's "Access Denied" reply; counter `zoho.refreshes` |
 //! | `POST {P}` | create a job (no body, `{"query": {fields, criteria, max_records}}` or `{"query": {"record_cursor"}}`); counter `zoho.jobs.created` |
 //! | `GET {P}/{job_id}` | status (`In-progress`, `Completed`, `Failed`) with `result {count, download_url, record_cursor}` |
 //! | `GET {P}/{job_id}/result` | a ZIP holding one CSV; `recordCursor` header while rows remain; counter `zoho.rows.served` |
@@ -259,6 +259,26 @@ async fn token(State(st): St, RawQuery(query): RawQuery, body: Bytes) -> Respons
     let params = url_params(query, &body);
     let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
     let cfg = &st.cfg;
+    // Strict, like the Creator routes: a parameter outside Zoho's refresh request (and the
+    // optional `redirect_uri` and `scope` some clients add) is refused as RFC 6749's
+    // `invalid_request`, so a misspelt parameter fails a test instead of being ignored.
+    if params.keys().any(|k| {
+        !matches!(
+            k.as_str(),
+            "grant_type"
+                | "client_id"
+                | "client_secret"
+                | "refresh_token"
+                | "redirect_uri"
+                | "scope"
+        )
+    }) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request"})),
+        )
+            .into_response();
+    }
     if get("grant_type") != "refresh_token" {
         return (
             StatusCode::BAD_REQUEST,

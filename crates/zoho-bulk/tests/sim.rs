@@ -598,6 +598,25 @@ async fn the_simulator_refuses_wrong_paths_and_loose_bodies() -> TestResult {
         .send()
         .await?
         .json()?;
+    // A misspelt refresh parameter is refused, not ignored.
+    let err = http
+        .request(Method::Post, "/oauth/v2/token")
+        .form([
+            ("grant_type", "refresh_token"),
+            ("client_id", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("refresh_tokn", cfg.refresh_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(
+        err.body_excerpt()
+            .unwrap_or_default()
+            .contains("invalid_request"),
+        "{err}"
+    );
     let auth = Auth::header(
         "authorization",
         "Zoho-oauthtoken ",
