@@ -55,6 +55,10 @@ pub(crate) async fn client(ctx: &mut Ctx) -> anyhow::Result<Client> {
         if let Some(read) = s.secret("ZOHO_READ_REFRESH_TOKEN")? {
             b = b.read_refresh_token(read);
         }
+        // v2 (creator.zoho.<dc>/api/bulk/v2, the default) or v2.1 (www.zohoapis.<dc>/creator/v2.1/bulk).
+        if let Some(version) = s.value("ZOHO_API_VERSION")? {
+            b = b.api_version(version.parse()?);
+        }
         match (
             s.value("ZOHO_CREATOR_URL")?,
             s.value("ZOHO_ACCOUNTS_URL")?,
@@ -151,6 +155,9 @@ pub(crate) async fn run(
         job: Mutex::new(job.clone()),
         job_file: job_file.clone(),
         error: Mutex::new(None),
+        orphaned_jobs: std::sync::atomic::AtomicU32::new(
+            job.checkpoint.as_ref().map_or(0, |c| c.orphaned_jobs),
+        ),
     });
     let opts = ExportOptions::new().on_progress({
         let saver = saver.clone();
@@ -206,11 +213,24 @@ pub(crate) async fn run(
     if let Some(file) = &job_file {
         let _ = std::fs::remove_file(file);
     }
+    let orphaned = saver
+        .orphaned_jobs
+        .load(std::sync::atomic::Ordering::Relaxed);
     ctx.note(format!(
         "{written} rows of {report} written to {}{}",
         job.out.display(),
         if resumed { " (resumed)" } else { "" }
     ));
+    if orphaned > 0 {
+        // Zoho cannot list jobs: a creation whose reply was lost was made again. The orphans
+        // cost Developer API quota, not data; say so once.
+        let s = if orphaned == 1 { "" } else { "s" };
+        ctx.note(format!(
+            "{orphaned} bulk-read job creation{s} had an unknown outcome and {} made again; \
+             Zoho may hold up to {orphaned} unused job{s}, which cost API quota, not data",
+            if orphaned == 1 { "was" } else { "were" },
+        ));
+    }
     let stats = client.stats();
     Ok(Outcome::new(
         Status::Ok,
@@ -221,6 +241,7 @@ pub(crate) async fn run(
             "out": job.out,
             "resumed": resumed,
             "retries": stats.retries,
+            "orphaned_jobs": orphaned,
         }),
     ))
 }
@@ -232,6 +253,8 @@ struct Saver {
     job: Mutex<ExportJob>,
     job_file: Option<PathBuf>,
     error: Mutex<Option<anyhow::Error>>,
+    /// Job creations made again after an unknown outcome (the export's count so far).
+    orphaned_jobs: std::sync::atomic::AtomicU32,
 }
 
 impl Saver {
@@ -268,7 +291,16 @@ fn on_progress(saver: &Saver, bar: &ProgressBar, e: &ExportEvent<'_>) {
             rows.map_or("?".into(), |r| r.to_string()),
             bytes / 1024
         )),
+        ExportEvent::JobsRecreated { orphaned_jobs } => {
+            saver
+                .orphaned_jobs
+                .store(*orphaned_jobs, std::sync::atomic::Ordering::Relaxed);
+            bar.set_message("a job creation had an unknown outcome; creating the job again")
+        }
         ExportEvent::Checkpoint(cp) => {
+            saver
+                .orphaned_jobs
+                .store(cp.orphaned_jobs, std::sync::atomic::Ordering::Relaxed);
             if let Err(err) = saver.save(cp) {
                 let mut slot = saver.error.lock().unwrap_or_else(|e| e.into_inner());
                 slot.get_or_insert(err);

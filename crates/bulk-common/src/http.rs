@@ -371,6 +371,7 @@ pub struct VendorError {
     message: Option<String>,
     details: Option<serde_json::Value>,
     retryable: Option<bool>,
+    stale_token: Option<bool>,
 }
 
 impl VendorError {
@@ -401,6 +402,15 @@ impl VendorError {
     /// the caller out for a long window, where retrying would only extend the lock-out).
     pub fn retryable(mut self, retryable: bool) -> Self {
         self.retryable = Some(retryable);
+        self
+    }
+
+    /// Whether a 401 reply means the access token is stale, so that a fresh token may cure it
+    /// (by default every 401 does). `false` makes the 401 a final [`ErrorKind::Auth`] error,
+    /// with no refresh and no replay: for vendors whose token refreshes are scarce (Zoho mints
+    /// 10 per 10 minutes) and whose other 401 codes a new token cannot cure.
+    pub fn stale_token(mut self, stale: bool) -> Self {
+        self.stale_token = Some(stale);
         self
     }
 }
@@ -1162,6 +1172,7 @@ impl Attempt<'_> {
             .get("retry-after")
             .and_then(|v| parse_retry_after(v, crate::clock::wall_now()));
         let vendor = vendor.unwrap_or_default();
+        let stale_token = vendor.stale_token.unwrap_or(true);
         let kind = vendor.kind.unwrap_or(match status {
             401 | 403 => ErrorKind::Auth,
             429 => ErrorKind::RateLimited,
@@ -1183,8 +1194,8 @@ impl Attempt<'_> {
         if let Some(details) = vendor.details {
             err = err.with_details(details);
         }
-        // A 401 may be cured by a fresh token whatever the vendor's error says.
-        if status == 401 {
+        // A 401 may be cured by a fresh token, unless the vendor's error says otherwise.
+        if status == 401 && stale_token {
             return Failure::Unauthorized(err);
         }
         if let Some(retryable) = vendor.retryable {

@@ -37,6 +37,10 @@ pub enum Fault {
     MalformedBody,
     /// The handler runs, and its reply body stops half-way with a broken connection.
     TruncatedBody,
+    /// The handler runs, and its reply is sent complete and well-formed as HTTP, but with only
+    /// the first half of its body (`Content-Length` says so): the transfer succeeds, the
+    /// content (a ZIP archive, a JSON document) is cut off.
+    CutBody,
 }
 
 /// Which requests a rule fires on, among those that match it.
@@ -297,6 +301,19 @@ pub(crate) async fn fault_layer(
                 }),
             );
             Response::from_parts(parts, Body::from_stream(chunks))
+        }
+        Fault::CutBody => {
+            handled(&ctx);
+            let resp = next.run(request).await;
+            let (mut parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(half.len()));
+            Response::from_parts(parts, Body::from(half))
         }
     }
 }

@@ -1,11 +1,17 @@
-//! Zoho: the accounts token endpoint and the Creator Bulk Read API v2.
+//! Zoho: the accounts token endpoint and the Creator Bulk Read API, in both its forms.
 //!
 //! | Route | Behaviour |
 //! |---|---|
-//! | `POST /oauth/v2/token` | refresh grant (query or form); at most `mint_cap` tokens per refresh token per window, else Zoho's "Access Denied" reply; counter `zoho.refreshes` |
-//! | `POST /api/bulk/v2/{owner}/{app}/report/{report}/read` | create a job (`{"query": {fields, criteria, max_records}}` or `{"query": {"record_cursor"}}`); counter `zoho.jobs.created` |
-//! | `GET …/read/{job_id}` | status (`In-progress`, `Completed`, `Failed`) with `result {count, download_url, record_cursor}` |
-//! | `GET …/read/{job_id}/result` | a ZIP holding one CSV; `recordCursor` header while rows remain; counter `zoho.rows.served` |
+//! | `POST /oauth/v2/token` | refresh grant (query or form; any other parameter: 400 `invalid_request`); at most `mint_cap` tokens per refresh token per window, else Zoho's "Access Denied" reply; counter `zoho.refreshes` |
+//! | `POST {P}` | create a job (no body, `{"query": {fields, criteria, max_records}}` or `{"query": {"record_cursor"}}`); counter `zoho.jobs.created` |
+//! | `GET {P}/{job_id}` | status (`In-progress`, `Completed`, `Failed`) with `result {count, download_url, record_cursor}` |
+//! | `GET {P}/{job_id}/result` | a ZIP holding one CSV; `recordCursor` header while rows remain; counter `zoho.rows.served` |
+//! | anything else | 404, code 1000 "Invalid API URL format." |
+//!
+//! `{P}` is `/api/bulk/v2/{owner}/{app}/report/{report}/read` (v2, seed 001) or
+//! `/creator/v2.1/bulk/{owner}/{app}/report/{report}/read` (v2.1, Zoho's v2.1 bulk pages); a
+//! status reply's `download_url` is under the form it was asked in, and its status spelled as
+//! that form's pages spell it (`In-progress`/`Completed` for v2, `IN PROGRESS`/`COMPLETED` for v2.1).
 //!
 //! Jobs export the requested `fields` (all ten [`COLUMNS`] by default; follow-up jobs keep the
 //! first job's fields); `criteria` is accepted but not evaluated. Every Creator reply carries
@@ -13,6 +19,12 @@
 //! `Authorization: Zoho-oauthtoken <token>`; an unknown or expired token gets HTTP 401 with code
 //! 1030. The report's rows are generated from their number, with quoted commas, quotes, line
 //! breaks and non-ASCII text, so tests can check every row arrived once and intact.
+//!
+//! **Strict on purpose.** A create body with an unknown key or a mistyped value gets Zoho's
+//! "Invalid request parameter found" (HTTP 401, code 1060), a body without `query` "A mandatory
+//! parameter is absent" (HTTP 401, code 1000), both from Zoho's status-code page. The real
+//! server may well ignore an unknown key; that is exactly why the simulator must not: a
+//! misspelt or misplaced field would otherwise pass every test and be dropped in production.
 
 // Handlers return early with ready-made error replies; boxing them would only add noise.
 #![allow(clippy::result_large_err)]
@@ -29,7 +41,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -158,10 +169,13 @@ struct SimJob {
     columns: Vec<usize>,
 }
 
-/// The path prefix of a report's bulk-read routes.
-fn read_prefix() -> &'static str {
-    "/api/bulk/v2/{owner}/{app}/report/{report}/read"
-}
+/// The path prefixes of a report's bulk-read routes: v2 (seed 001) and v2.1 (Zoho's v2.1 bulk
+/// pages). Both are served on one origin; anything else is refused as Zoho does (404, code
+/// 1000 "Invalid API URL format.").
+const READ_PREFIXES: [&str; 2] = [
+    "/api/bulk/v2/{owner}/{app}/report/{report}/read",
+    "/creator/v2.1/bulk/{owner}/{app}/report/{report}/read",
+];
 
 impl Zoho {
     /// A simulator with `cfg`, reporting to `ctx`'s counters.
@@ -178,12 +192,17 @@ impl Zoho {
 
     /// The routes: the accounts endpoint and the Creator bulk endpoints on one origin.
     pub fn router(&self) -> Router {
-        let prefix = read_prefix();
-        Router::new()
-            .route("/oauth/v2/token", post(token))
-            .route(prefix, post(create_job))
-            .route(&format!("{prefix}/{{job_id}}"), get(job_status))
-            .route(&format!("{prefix}/{{job_id}}/result"), get(download))
+        let mut router = Router::new().route("/oauth/v2/token", post(token));
+        for prefix in READ_PREFIXES {
+            router = router
+                .route(prefix, post(create_job))
+                .route(&format!("{prefix}/{{job_id}}"), get(job_status))
+                .route(&format!("{prefix}/{{job_id}}/result"), get(download));
+        }
+        router
+            .fallback(|| async {
+                creator_error(StatusCode::NOT_FOUND, 1000, "Invalid API URL format.")
+            })
             .with_state(self.state.clone())
     }
 
@@ -240,6 +259,26 @@ async fn token(State(st): St, RawQuery(query): RawQuery, body: Bytes) -> Respons
     let params = url_params(query, &body);
     let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
     let cfg = &st.cfg;
+    // Strict, like the Creator routes: a parameter outside Zoho's refresh request (and the
+    // optional `redirect_uri` and `scope` some clients add) is refused as RFC 6749's
+    // `invalid_request`, so a misspelt parameter fails a test instead of being ignored.
+    if params.keys().any(|k| {
+        !matches!(
+            k.as_str(),
+            "grant_type"
+                | "client_id"
+                | "client_secret"
+                | "refresh_token"
+                | "redirect_uri"
+                | "scope"
+        )
+    }) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request"})),
+        )
+            .into_response();
+    }
     if get("grant_type") != "refresh_token" {
         return (
             StatusCode::BAD_REQUEST,
@@ -350,13 +389,8 @@ fn within(recent: &mut Vec<Instant>, per_minute: u32) -> bool {
     true
 }
 
-#[derive(Deserialize, Default)]
-struct CreateBody {
-    #[serde(default)]
-    query: CreateQuery,
-}
-
-#[derive(Deserialize, Default)]
+/// The create body's query, read strictly.
+#[derive(Default)]
 struct CreateQuery {
     fields: Option<Vec<String>>,
     criteria: Option<String>,
@@ -364,9 +398,90 @@ struct CreateQuery {
     record_cursor: Option<String>,
 }
 
+/// Zoho's reply to a request parameter it does not know, or of the wrong type ("Invalid
+/// request parameter found - paramname": HTTP 401, code 1060, on Zoho's status-code page).
+fn invalid_parameter(name: &str) -> Response {
+    creator_error(
+        StatusCode::UNAUTHORIZED,
+        1060,
+        &format!("Invalid request parameter found - {name}"),
+    )
+}
+
+/// Reads a create-job body strictly: no body (every field, every record), or
+/// `{"query": {fields?, criteria?, max_records?, record_cursor?}}` with those types.
+///
+/// A real server may ignore an unknown key or coerce a wrong type; the simulator refuses them
+/// with Zoho's documented codes (1060 for an unknown or mistyped parameter, 1000 for a missing
+/// one), so that a misspelt or misplaced field fails a test instead of being silently dropped.
+fn parse_create(body: &[u8]) -> Result<CreateQuery, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(CreateQuery::default());
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
+        creator_error(
+            StatusCode::BAD_REQUEST,
+            2945,
+            "Invalid JSON in the request body",
+        )
+    })?;
+    let Some(top) = value.as_object() else {
+        return Err(invalid_parameter("the body must be a JSON object"));
+    };
+    if let Some(key) = top.keys().find(|k| *k != "query") {
+        return Err(invalid_parameter(key));
+    }
+    let Some(query) = top.get("query") else {
+        return Err(creator_error(
+            StatusCode::UNAUTHORIZED,
+            1000,
+            "A mandatory parameter - 'query' is either absent or has been used twice. Please check and try again.",
+        ));
+    };
+    let Some(query) = query.as_object() else {
+        return Err(invalid_parameter("query"));
+    };
+    let mut out = CreateQuery::default();
+    for (key, v) in query {
+        match key.as_str() {
+            "fields" => {
+                let fields = v
+                    .as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|f| f.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or_else(|| invalid_parameter("fields"))?;
+                out.fields = Some(fields);
+            }
+            "criteria" => {
+                out.criteria = Some(
+                    v.as_str()
+                        .ok_or_else(|| invalid_parameter("criteria"))?
+                        .to_owned(),
+                );
+            }
+            "max_records" => {
+                out.max_records = Some(v.as_u64().ok_or_else(|| invalid_parameter("max_records"))?);
+            }
+            "record_cursor" => {
+                out.record_cursor = Some(
+                    v.as_str()
+                        .ok_or_else(|| invalid_parameter("record_cursor"))?
+                        .to_owned(),
+                );
+            }
+            other => return Err(invalid_parameter(other)),
+        }
+    }
+    Ok(out)
+}
+
 async fn create_job(
     State(st): St,
     Path((owner, app, report)): Path<(String, String, String)>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -376,15 +491,10 @@ async fn create_job(
     let Some(total) = st.cfg.reports.iter().find(|r| r.0 == report).map(|r| r.1) else {
         return creator_error(StatusCode::NOT_FOUND, 2894, "No report named so");
     };
-    let body: CreateBody = if body.is_empty() {
-        CreateBody::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(b) => b,
-            Err(_) => return creator_error(StatusCode::BAD_REQUEST, 2945, "Invalid JSON body"),
-        }
+    let q = match parse_create(&body) {
+        Ok(q) => q,
+        Err(r) => return r,
     };
-    let q = body.query;
     let mut inner = st.lock();
     if let Some(limit) = st.cfg.daily_job_limit
         && inner.jobs_today >= limit
@@ -484,10 +594,25 @@ async fn create_job(
             "operation": "read",
             "created_by": "sim.user",
             "created_time": "03-Sep-2021 14:55:46",
-            "status": "In-progress",
+            "status": spelled(&uri, "In-progress"),
         }
     }))
     .into_response()
+}
+
+/// A status as each form's pages write it: seed 001 and the v2 samples say `In-progress` and
+/// `Completed`; the v2.1 status page lists `IN PROGRESS`, `COMPLETED`, `FAILED`. Clients must
+/// compare without case or punctuation.
+fn spelled(uri: &axum::http::Uri, status: &'static str) -> &'static str {
+    if !uri.path().starts_with("/creator/v2.1/") {
+        return status;
+    }
+    match status {
+        "In-progress" => "IN PROGRESS",
+        "Completed" => "COMPLETED",
+        "Failed" => "FAILED",
+        other => other,
+    }
 }
 
 fn status_of(st: &ZohoState, job: &SimJob) -> &'static str {
@@ -542,6 +667,7 @@ fn read_access(
 async fn job_status(
     State(st): St,
     Path((owner, app, report, id)): Path<(String, String, String, String)>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let total = match read_access(&st, &owner, &app, &headers, &report) {
@@ -559,12 +685,13 @@ async fn job_status(
         "operation": "read",
         "created_by": "sim.user",
         "created_time": "03-Sep-2021 14:55:46",
-        "status": status,
+        "status": spelled(&uri, status),
     });
     if status == "Completed" {
         let mut result = json!({
             "count": count,
-            "download_url": format!("/api/bulk/v2/{owner}/{app}/report/{report}/read/{id}/result"),
+            // Relative to the API host, under the form (v2 or v2.1) the status was asked in.
+            "download_url": format!("{}/result", uri.path().trim_end_matches('/')),
         });
         if let Some(cursor) = cursor_after(&mut inner, &id, total) {
             result["record_cursor"] = json!(cursor);

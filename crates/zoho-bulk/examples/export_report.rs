@@ -101,6 +101,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             bytes / 1024
         ),
         ExportEvent::Checkpoint(c) => eprintln!("{} rows delivered so far", c.rows_delivered),
+        ExportEvent::JobsRecreated { orphaned_jobs } => eprintln!(
+            "a job creation had an unknown outcome; created again ({orphaned_jobs} possible \
+             orphan(s) so far: they cost API quota, not data)"
+        ),
         _ => {}
     });
     let mut rows = client.export_with(&args.report, args.query, opts);

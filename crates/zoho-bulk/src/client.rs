@@ -8,7 +8,7 @@ use std::time::Duration;
 use bulk_common::poll::{PollPolicy, Wait};
 use bulk_common::throttle::Throttle;
 use bulk_common::token::{
-    FileStore, OAuthConfig, OAuthRefreshSource, ParamsIn, RefreshRateLimit, TokenStore,
+    AccessToken, FileStore, OAuthConfig, OAuthRefreshSource, ParamsIn, RefreshRateLimit, TokenStore,
 };
 use bulk_common::{
     Auth, BaseUrl, Error, ErrorDecoder, ErrorKind, ExposeSecret, HttpClient, HttpOptions, Method,
@@ -16,10 +16,10 @@ use bulk_common::{
 };
 use serde::Deserialize;
 
-use crate::dc::DataCentre;
+use crate::dc::{ApiVersion, DataCentre};
 use crate::job::{JobHandle, ReadJob};
 use crate::models::{CreateBody, CreateQuery, Envelope, JobDetails, ReadQuery};
-use crate::rows::{Rows, read_zip, spool};
+use crate::rows::{Rows, read_zip, spool, verify_zip};
 
 const PRODUCT: &str = concat!("zoho-bulk/", env!("CARGO_PKG_VERSION"));
 /// The authorization scheme Zoho uses instead of `Bearer`.
@@ -49,6 +49,7 @@ pub(crate) struct Inner {
     pub(crate) http: HttpClient,
     pub(crate) owner: String,
     pub(crate) app: String,
+    version: ApiVersion,
     create_auth: Auth,
     read_auth: Auth,
     pub(crate) poll: PollPolicy,
@@ -56,6 +57,7 @@ pub(crate) struct Inner {
     download_throttle: Throttle,
     spool_dir: Option<PathBuf>,
     pub(crate) download_attempts: u32,
+    create_attempts: u32,
 }
 
 impl fmt::Debug for Client {
@@ -64,6 +66,7 @@ impl fmt::Debug for Client {
             .field("creator", self.inner.http.base_url())
             .field("owner", &self.inner.owner)
             .field("app", &self.inner.app)
+            .field("version", &self.inner.version)
             .field("create_auth", &self.inner.create_auth)
             .field("read_auth", &self.inner.read_auth)
             .finish_non_exhaustive()
@@ -74,6 +77,7 @@ impl fmt::Debug for Client {
 #[must_use]
 pub struct ClientBuilder {
     dc: Option<DataCentre>,
+    version: Option<ApiVersion>,
     creator_url: Option<String>,
     accounts_url: Option<String>,
     owner: Option<String>,
@@ -91,12 +95,15 @@ pub struct ClientBuilder {
     creates_per_minute: u32,
     downloads_per_minute: u32,
     spool_dir: Option<PathBuf>,
+    download_attempts: u32,
+    create_attempts: u32,
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("dc", &self.dc)
+            .field("version", &self.version)
             .field("creator_url", &self.creator_url)
             .field("accounts_url", &self.accounts_url)
             .field("owner", &self.owner)
@@ -119,6 +126,7 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
             dc: None,
+            version: None,
             creator_url: None,
             accounts_url: None,
             owner: None,
@@ -139,9 +147,17 @@ impl Default for ClientBuilder {
             creates_per_minute: 5,
             downloads_per_minute: 10,
             spool_dir: None,
+            download_attempts: DEFAULT_DOWNLOAD_ATTEMPTS,
+            create_attempts: DEFAULT_CREATE_ATTEMPTS,
         }
     }
 }
+
+/// Downloads of one result at most, by default: a cut-off or corrupt archive is fetched again.
+const DEFAULT_DOWNLOAD_ATTEMPTS: u32 = 6;
+
+/// Creations of one read job at most, by default, when their outcome is unknown.
+const DEFAULT_CREATE_ATTEMPTS: u32 = 10;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -165,6 +181,8 @@ impl Client {
     /// - `ZOHO_DC` (`us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `cn`), or `ZOHO_CREATOR_URL` and
     ///   `ZOHO_ACCOUNTS_URL`;
     /// - `ZOHO_OWNER` and `ZOHO_APP` (the account owner and application link names);
+    /// - optional `ZOHO_API_VERSION`: `v2` (the default: `creator.zoho.<dc>/api/bulk/v2`) or
+    ///   `v2.1` (`www.zohoapis.<dc>/creator/v2.1/bulk`), see [`ApiVersion`];
     /// - optional `ZOHO_TOKEN_DIR`: a directory where processes on this machine share access
     ///   tokens, or `ZOHO_TOKEN_REDIS` (feature `redis`): a Redis URL where workers on many
     ///   machines share them.
@@ -179,6 +197,9 @@ impl Client {
             );
         if let Some(read) = env("ZOHO_READ_REFRESH_TOKEN") {
             b = b.read_refresh_token(SecretString::from(read));
+        }
+        if let Some(version) = env("ZOHO_API_VERSION") {
+            b = b.api_version(version.parse()?);
         }
         match (
             env("ZOHO_CREATOR_URL"),
@@ -227,8 +248,8 @@ impl Client {
     /// Job creation is not idempotent; it is retried only when Zoho throttled it or the
     /// connection could not be opened. After a broken connection, a 5xx or a success reply that
     /// cannot be read, the error is [`ErrorKind::AmbiguousOutcome`]: Zoho offers no way to list
-    /// jobs, so the caller decides
-    /// whether to create another (an orphaned job costs quota, not data).
+    /// jobs, so the caller decides whether to create another (an orphaned job costs quota, not
+    /// data). [`Client::export`] and [`Client::read_report`] do create another.
     pub async fn create_job(&self, report: &str, query: &ReadQuery) -> Result<JobHandle> {
         query.validate()?;
         let body = CreateBody {
@@ -249,6 +270,43 @@ impl Client {
             query: CreateQuery::Cursor { record_cursor },
         };
         self.create(report, Some(&body)).await
+    }
+
+    /// Creates a read job (from `record_cursor` when given, else from `query`), and creates it
+    /// again after an [`ErrorKind::AmbiguousOutcome`]: Zoho cannot list jobs, and a read job
+    /// changes no data, so a second one costs only quota (and a place under the creation
+    /// throttle, which every attempt waits for). `orphans` counts the creations that may have
+    /// left a job behind. At most `create_attempts` creations; the delays between them follow
+    /// the HTTP retry policy's backoff.
+    pub(crate) async fn create_settled(
+        &self,
+        report: &str,
+        query: &ReadQuery,
+        record_cursor: Option<&str>,
+        orphans: &mut u32,
+    ) -> Result<JobHandle> {
+        let attempts = self.inner.create_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let created = match record_cursor {
+                Some(cursor) => self.create_next_job(report, cursor).await,
+                None => self.create_job(report, query).await,
+            };
+            match created {
+                Err(e) if e.kind() == ErrorKind::AmbiguousOutcome && attempt < attempts => {
+                    *orphans += 1;
+                    let delay = self.inner.http.options().get_retry().backoff(attempt);
+                    tracing::warn!(
+                        report, error = %e, attempt,
+                        "the job creation may or may not have happened; creating the read job again \
+                         (an orphaned job costs quota, not data)"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn create(&self, report: &str, body: Option<&CreateBody<'_>>) -> Result<JobHandle> {
@@ -324,8 +382,14 @@ impl Client {
         details: Option<&JobDetails>,
     ) -> Result<Download> {
         let result = details.and_then(|d| d.result.as_ref());
+        // Zoho's download_url is relative to the API host. It is used when it lies under this
+        // form's own prefix; otherwise (a v2.1 sample shows a v2-style `/api/bulk/v2.1/...`
+        // path) the documented `<read path>/<job_id>/result` is built, as seed 001's second
+        // method does.
+        let prefix = format!("{}/", self.inner.version.path_prefix());
         let path = result
             .and_then(|r| r.download_url.clone())
+            .filter(|url| url.starts_with(&prefix))
             .unwrap_or_else(|| {
                 format!(
                     "{}/{}/result",
@@ -333,14 +397,22 @@ impl Client {
                     encode_segment(&job.id)
                 )
             });
+        // A broken transfer, or a complete reply whose archive is not whole, is downloaded
+        // again (Zoho keeps a result for 24 hours), with the retry policy's backoff between
+        // attempts and at most `download_attempts` in all.
         let attempts = self.inner.download_attempts.max(1);
+        let policy = self.inner.http.options().get_retry().clone();
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.inner.download_throttle.acquire().await;
-            match self.download_once(&path).await {
+            let outcome = match self.download_once(&path).await {
+                Ok((file, bytes, cursor)) => verify_zip(file).await.map(|f| (f, bytes, cursor)),
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Ok((file, bytes, header_cursor)) => {
-                    tracing::info!(job = %job.id, bytes, "result downloaded");
+                    tracing::info!(job = %job.id, bytes, attempt, "result downloaded and verified");
                     let record_cursor =
                         header_cursor.or_else(|| result.and_then(|r| r.record_cursor.clone()));
                     return Ok(Download {
@@ -350,10 +422,24 @@ impl Client {
                     });
                 }
                 Err(e) if e.is_retryable() && attempt < attempts => {
-                    tracing::warn!(job = %job.id, error = %e, "download broke off; downloading again");
+                    let delay = policy.backoff(attempt);
+                    tracing::warn!(
+                        job = %job.id, error = %e, attempt, delay_ms = delay.as_millis() as u64,
+                        "download broke off or is incomplete; downloading again"
+                    );
+                    tokio::time::sleep(delay).await;
                 }
                 Err(e) => {
-                    return Err(e.context(format!("downloading the result of job {}", job.id)));
+                    let e = if e.kind() == ErrorKind::Decode {
+                        e.with_retryable(false)
+                    } else {
+                        e
+                    };
+                    return Err(e.context(format!(
+                        "downloading the result of job {} ({attempt} attempt{})",
+                        job.id,
+                        if attempt == 1 { "" } else { "s" }
+                    )));
                 }
             }
         }
@@ -390,20 +476,30 @@ impl Client {
         Ok((file, bytes, cursor))
     }
 
-    /// The seed workflow for one job: create, wait, download, and the rows.
+    /// The seed workflow for one job: create, wait, download, and the rows. A creation whose
+    /// outcome is unknown is made again (see [`ClientBuilder::create_attempts`]).
     pub async fn read_report(&self, report: &str, query: &ReadQuery) -> Result<Download> {
-        let job = self.create_job(report, query).await?;
+        let mut orphans = 0;
+        let job = self
+            .create_settled(report, query, None, &mut orphans)
+            .await?;
         let details = self.wait(&job).await?;
         self.download(&job, Some(&details)).await
     }
 
     pub(crate) fn read_path(&self, report: &str) -> String {
         format!(
-            "/api/bulk/v2/{}/{}/report/{}/read",
+            "{}/{}/{}/report/{}/read",
+            self.inner.version.path_prefix(),
             encode_segment(&self.inner.owner),
             encode_segment(&self.inner.app),
             encode_segment(report)
         )
+    }
+
+    /// The API form this client speaks.
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.version
     }
 }
 
@@ -438,7 +534,14 @@ fn details(reply: &Response) -> Result<JobDetails> {
     };
     // serde's derive would also read a struct from a JSON array (`{"details": [[0]]}` as job
     // "0"); Zoho's details are always an object.
-    let value: serde_json::Value = reply.json()?;
+    let value: serde_json::Value = serde_json::from_slice(reply.body()).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            "Zoho's reply is not readable JSON (cut off or garbled)",
+        )
+        .with_body(reply.body())
+        .with_source(e)
+    })?;
     if !value
         .get("details")
         .is_some_and(serde_json::Value::is_object)
@@ -465,10 +568,26 @@ struct CodeReply {
 
 /// Reads Zoho's `code` from any JSON reply: 3000 is success; 4000 (sent with HTTP 200) is the
 /// daily API limit; 1030 an invalid or expired token; anything else an error with its code.
+///
+/// A 401 is worth a token refresh only with code 1030 ("the access token is either invalid or
+/// has expired", Zoho's status-code page). Zoho also answers 401 for a missing parameter (1000)
+/// and an invalid one (1060), and the simulator for a token without the needed scope; a fresh
+/// token cannot cure those, and every refresh spends one of the 10 Zoho mints per 10 minutes,
+/// so they are final `Auth` errors. A 401 without a readable code is treated the same way.
 fn decode_creator_error(reply: &Response) -> Option<VendorError> {
-    let (code, message) = parse_code(reply.body())?;
-    Some(classify(code, message, reply.status()))
+    match parse_code(reply.body()) {
+        Some((code, message)) => Some(classify(code, message, reply.status())),
+        None if reply.status() == 401 => Some(
+            VendorError::new(None, None)
+                .kind(ErrorKind::Auth)
+                .stale_token(false),
+        ),
+        None => None,
+    }
 }
+
+/// Zoho's code for an invalid or expired access token.
+const TOKEN_EXPIRED: &str = "1030";
 
 fn parse_code(body: &[u8]) -> Option<(String, Option<String>)> {
     let parsed: CodeReply = serde_json::from_slice(body).ok()?;
@@ -483,12 +602,17 @@ fn parse_code(body: &[u8]) -> Option<(String, Option<String>)> {
 fn classify(code: String, message: Option<String>, status: u16) -> VendorError {
     let kind = match code.as_str() {
         "4000" => Some(ErrorKind::QuotaExceeded),
-        "1030" => Some(ErrorKind::Auth),
+        TOKEN_EXPIRED => Some(ErrorKind::Auth),
+        _ if status == 401 || status == 403 => Some(ErrorKind::Auth),
         _ if status == 429 => Some(ErrorKind::RateLimited),
         _ if status < 300 => Some(ErrorKind::Http),
         _ => None,
     };
-    let vendor = VendorError::new(Some(code), message);
+    let stale = code == TOKEN_EXPIRED;
+    let mut vendor = VendorError::new(Some(code), message);
+    if status == 401 {
+        vendor = vendor.stale_token(stale);
+    }
     match kind {
         // An error reported with a success status is final: repeating gets the same answer.
         Some(k) if status < 300 => vendor.kind(k).retryable(false),
@@ -503,7 +627,7 @@ fn json_download_error(body: &[u8]) -> Error {
         Some((code, message)) => {
             let kind = match code.as_str() {
                 "4000" => ErrorKind::QuotaExceeded,
-                "1030" => ErrorKind::Auth,
+                TOKEN_EXPIRED => ErrorKind::Auth,
                 _ => ErrorKind::Http,
             };
             Error::new(
@@ -528,8 +652,16 @@ impl ClientBuilder {
         self
     }
 
-    /// An explicit Creator base URL (scheme + host + port, e.g. `https://creator.zoho.eu`), for
-    /// on-premise hosts or tests. Overrides the data centre's.
+    /// The API form (default [`ApiVersion::V2`], or `ZOHO_API_VERSION` with
+    /// [`Client::from_env`]): it picks the path prefix, and with a data centre the host.
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// An explicit API base URL (scheme + host + port, e.g. `https://creator.zoho.eu`, or
+    /// `https://www.zohoapis.eu` for v2.1), for on-premise hosts or tests. Overrides the data
+    /// centre's.
     pub fn creator_url(mut self, url: impl Into<String>) -> Self {
         self.creator_url = Some(url.into());
         self
@@ -646,6 +778,22 @@ impl ClientBuilder {
         self
     }
 
+    /// Downloads of one result at most (default 6), when transfers break off or archives
+    /// arrive incomplete; the delays between them follow the HTTP retry policy's backoff.
+    pub fn download_attempts(mut self, attempts: u32) -> Self {
+        self.download_attempts = attempts.max(1);
+        self
+    }
+
+    /// Creations of one read job at most (default 10) by [`Client::export`] and
+    /// [`Client::read_report`], when a creation's outcome is unknown (a lost reply, a 5xx, an
+    /// unreadable success): each may leave an orphaned job on Zoho, which costs quota and
+    /// counts against the 5-per-minute creation throttle, never data. `1` turns re-creation off.
+    pub fn create_attempts(mut self, attempts: u32) -> Self {
+        self.create_attempts = attempts.max(1);
+        self
+    }
+
     /// Validates the configuration and builds the client.
     pub fn build(self) -> Result<Client> {
         let owner = self
@@ -656,9 +804,10 @@ impl ClientBuilder {
             .app
             .filter(|a| !a.trim().is_empty())
             .ok_or_else(|| Error::config("the application link name is missing"))?;
+        let version = self.version.unwrap_or_default();
         let creator = match (&self.creator_url, self.dc) {
             (Some(url), _) => url.clone(),
-            (None, Some(dc)) => dc.creator_url(),
+            (None, Some(dc)) => version.base_url(dc),
             (None, None) => {
                 return Err(Error::config(
                     "set a data centre or an explicit Creator base URL",
@@ -704,7 +853,9 @@ impl ClientBuilder {
                     if let Some(store) = &self.store {
                         cfg = cfg.store(store.clone());
                     }
-                    Ok(Arc::new(OAuthRefreshSource::new(cfg)?))
+                    Ok(Arc::new(Patient {
+                        inner: Arc::new(OAuthRefreshSource::new(cfg)?),
+                    }))
                 };
                 let create = source(refresh)?;
                 let read = match self.read_refresh_token {
@@ -725,6 +876,7 @@ impl ClientBuilder {
                 http,
                 owner,
                 app,
+                version,
                 create_auth: Auth::token_source(create_source, SCHEME),
                 read_auth: Auth::token_source(read_source, SCHEME),
                 poll: self.poll,
@@ -734,8 +886,70 @@ impl ClientBuilder {
                     Duration::from_secs(60),
                 ),
                 spool_dir: self.spool_dir,
-                download_attempts: 3,
+                download_attempts: self.download_attempts,
+                create_attempts: self.create_attempts,
             }),
         })
+    }
+}
+
+/// Longest `Retry-After` on a refused token refresh that is waited out before asking again.
+const REFRESH_WAIT_MAX: Duration = Duration::from_secs(30);
+/// Refreshes at most per token request when the accounts server throttles briefly.
+const REFRESH_ATTEMPTS: u32 = 4;
+
+/// The OAuth refresh source, waiting out a refresh that the accounts server throttled with a
+/// short `Retry-After` (a 429 before anything was minted) instead of failing the call, and
+/// asking again after a token reply that could not be read or a connection that kept breaking.
+///
+/// A throttle without `Retry-After`, or with a long one (Zoho's "Access Denied" after 10
+/// tokens in 10 minutes locks the grant for the rest of the window), still fails at once: the
+/// refresh source's cooldown stands, and asking again would only extend the lock-out.
+#[derive(Debug)]
+struct Patient {
+    inner: Arc<dyn TokenSource>,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for Patient {
+    async fn token(&self) -> Result<AccessToken> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.inner.token().await {
+                // An unreadable token reply, or a refresh whose connection kept breaking through
+                // the HTTP retries: the request is safe to repeat (at worst it mints one more
+                // token, well within the cap for these few attempts).
+                Err(e)
+                    if attempt < REFRESH_ATTEMPTS
+                        && (e.kind() == ErrorKind::Decode
+                            || (e.is_retryable() && e.kind() != ErrorKind::RateLimited)) =>
+                {
+                    tracing::warn!(error = %e, "the token refresh failed; refreshing again");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e)
+                    if e.kind() == ErrorKind::RateLimited
+                        && attempt < REFRESH_ATTEMPTS
+                        && e.retry_after().is_some_and(|d| d <= REFRESH_WAIT_MAX) =>
+                {
+                    let wait = e.retry_after().unwrap_or(REFRESH_WAIT_MAX);
+                    tracing::warn!(
+                        wait_ms = wait.as_millis() as u64,
+                        "the token refresh was throttled briefly; waiting"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn invalidate(&self, stale: &AccessToken) {
+        self.inner.invalidate(stale).await;
+    }
+
+    fn observe_response(&self, headers: &bulk_common::Headers) {
+        self.inner.observe_response(headers);
     }
 }

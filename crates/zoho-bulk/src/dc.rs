@@ -69,6 +69,18 @@ impl DataCentre {
         format!("https://creator.{}", self.domain())
     }
 
+    /// The `zohoapis` base URL (`https://www.zohoapis.eu`), the host of the v2.1 Bulk Read API
+    /// ([`ApiVersion::V2_1`](crate::ApiVersion::V2_1)). Canada's is `www.zohoapis.ca` (as in
+    /// the zoho-creator-sdk's data-centre table); Saudi Arabia's and China's follow the domain
+    /// (assumed: the v2.1 pages name only the US and EU hosts).
+    pub fn api_url(self) -> String {
+        let domain = match self {
+            DataCentre::Ca => "ca",
+            other => other.domain().trim_start_matches("zoho."),
+        };
+        format!("https://www.zohoapis.{domain}")
+    }
+
     /// The accounts (OAuth) base URL (`https://accounts.zoho.eu`).
     pub fn accounts_url(self) -> String {
         format!("https://accounts.{}", self.domain())
@@ -127,7 +139,97 @@ mod tests {
             "https://accounts.zohocloud.ca"
         );
         assert_eq!(DataCentre::Cn.creator_url(), "https://creator.zoho.com.cn");
+        assert_eq!(DataCentre::Eu.api_url(), "https://www.zohoapis.eu");
+        assert_eq!(DataCentre::Us.api_url(), "https://www.zohoapis.com");
+        assert_eq!(DataCentre::Au.api_url(), "https://www.zohoapis.com.au");
+        assert_eq!(DataCentre::Ca.api_url(), "https://www.zohoapis.ca");
+        for (text, want) in [
+            ("v2", ApiVersion::V2),
+            ("2.1", ApiVersion::V2_1),
+            (" V2.1 ", ApiVersion::V2_1),
+        ] {
+            assert_eq!(text.parse::<ApiVersion>().ok(), Some(want), "{text}");
+        }
+        assert_eq!(
+            ApiVersion::V2_1.base_url(DataCentre::Eu),
+            "https://www.zohoapis.eu"
+        );
+        assert_eq!(
+            ApiVersion::V2.base_url(DataCentre::Eu),
+            "https://creator.zoho.eu"
+        );
+        let err = "v3".parse::<ApiVersion>().unwrap_err();
+        assert!(err.to_string().contains("use v2 or v2.1"), "{err}");
         let err = "mars".parse::<DataCentre>().unwrap_err();
         assert!(err.to_string().contains("unknown Zoho data centre"));
+    }
+}
+
+/// The form of the Bulk Read API: the same calls and bodies under two URL layouts.
+///
+/// | Form | Host | Path prefix | Source |
+/// |---|---|---|---|
+/// | [`V2`](Self::V2) (default) | `creator.zoho.<dc>` | `/api/bulk/v2/<owner>/<app>/report/<report>/read` | seed 001; Zoho's v2 bulk pages |
+/// | [`V2_1`](Self::V2_1) | `www.zohoapis.<dc>` | `/creator/v2.1/bulk/<owner>/<app>/report/<report>/read` | Zoho's v2.1 bulk pages |
+///
+/// v2 is the default because seed 001 and every v2 page agree on it; Zoho's v2.1 pages
+/// describe the same request and reply fields. Select v2.1 with
+/// [`ClientBuilder::api_version`](crate::ClientBuilder::api_version) or `ZOHO_API_VERSION=v2.1`.
+///
+/// ```
+/// use zoho_bulk::ApiVersion;
+/// assert_eq!("v2.1".parse::<ApiVersion>()?, ApiVersion::V2_1);
+/// assert_eq!(ApiVersion::default(), ApiVersion::V2);
+/// # Ok::<(), zoho_bulk::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ApiVersion {
+    /// `https://creator.zoho.<dc>/api/bulk/v2/…`.
+    #[default]
+    V2,
+    /// `https://www.zohoapis.<dc>/creator/v2.1/bulk/…`.
+    V2_1,
+}
+
+impl ApiVersion {
+    /// The path before `/<owner>/<app>/report/<report>/read`.
+    pub fn path_prefix(self) -> &'static str {
+        match self {
+            ApiVersion::V2 => "/api/bulk/v2",
+            ApiVersion::V2_1 => "/creator/v2.1/bulk",
+        }
+    }
+
+    /// The API host of this form in `dc`.
+    pub fn base_url(self, dc: DataCentre) -> String {
+        match self {
+            ApiVersion::V2 => dc.creator_url(),
+            ApiVersion::V2_1 => dc.api_url(),
+        }
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ApiVersion::V2 => "v2",
+            ApiVersion::V2_1 => "v2.1",
+        })
+    }
+}
+
+impl FromStr for ApiVersion {
+    type Err = Error;
+
+    /// `v2` or `v2.1` (the `v` is optional).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().trim_start_matches('v') {
+            "2" => Ok(ApiVersion::V2),
+            "2.1" => Ok(ApiVersion::V2_1),
+            _ => Err(Error::config(format!(
+                "unknown Zoho Bulk API version {s:?}; use v2 or v2.1"
+            ))),
+        }
     }
 }

@@ -55,6 +55,11 @@ pub struct ExportCheckpoint {
     pub jobs_completed: u32,
     /// Rows delivered so far.
     pub rows_delivered: u64,
+    /// Job creations whose outcome was unknown (a lost reply, a 5xx, an unreadable success)
+    /// and that were therefore made again: each may have left an orphaned job on Zoho, which
+    /// cost quota but no data.
+    #[serde(default)]
+    pub orphaned_jobs: u32,
 }
 
 /// Progress of an export, as reported to [`ExportOptions::on_progress`].
@@ -83,6 +88,12 @@ pub enum ExportEvent<'a> {
     },
     /// Every row before this point has been delivered.
     Checkpoint(&'a ExportCheckpoint),
+    /// Job creations whose outcome was unknown were made again; `orphaned_jobs` is the
+    /// export's total so far (as in [`ExportCheckpoint::orphaned_jobs`]).
+    JobsRecreated {
+        /// Creations so far that may each have left an orphaned job on Zoho.
+        orphaned_jobs: u32,
+    },
 }
 
 type Observer = Arc<dyn Fn(&ExportEvent<'_>) + Send + Sync>;
@@ -201,9 +212,11 @@ impl Client {
     /// downloaded, well within the cursor's 15-minute life and while the batch's rows are being
     /// consumed. Job creations and downloads respect the client's throttles; a broken download
     /// is fetched again; a batch whose rows do not match Zoho's count ends the stream with an
-    /// error rather than silently short. A follow-up job whose creation may have happened
-    /// ([`ErrorKind::AmbiguousOutcome`](crate::ErrorKind::AmbiguousOutcome)) is never created
-    /// again: the stream ends with that error after the current batch's rows.
+    /// error rather than silently short. A job whose creation may or may not have happened
+    /// ([`ErrorKind::AmbiguousOutcome`](crate::ErrorKind::AmbiguousOutcome)) is created again,
+    /// within [`ClientBuilder::create_attempts`](crate::ClientBuilder::create_attempts): a read
+    /// job changes nothing, so an orphan costs quota, not data; the checkpoints count them
+    /// ([`ExportCheckpoint::orphaned_jobs`]).
     pub fn export(&self, report: &str, query: ReadQuery) -> Export {
         self.export_with(report, query, ExportOptions::new())
     }
@@ -217,6 +230,7 @@ impl Client {
             following: None,
             jobs_completed: 0,
             rows_delivered: 0,
+            orphaned_jobs: 0,
         };
         self.resume_export(checkpoint, opts)
     }
@@ -271,12 +285,14 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
     let job = match std::mem::replace(&mut st.checkpoint.next, NextStep::Done) {
         NextStep::Done => return Ok(None),
         NextStep::Start => {
-            let job = st.client.create_job(&report, &st.checkpoint.query).await?;
+            let query = st.checkpoint.query.clone();
+            let job = create(&mut st, &report, &query, None).await?;
             st.emit(ExportEvent::JobCreated(&job));
             job
         }
         NextStep::Cursor { record_cursor } => {
-            let job = st.client.create_next_job(&report, &record_cursor).await?;
+            let query = st.checkpoint.query.clone();
+            let job = create(&mut st, &report, &query, Some(&record_cursor)).await?;
             st.emit(ExportEvent::JobCreated(&job));
             job
         }
@@ -305,7 +321,8 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
             NextStep::Job(prefetched)
         }
         (Some(record_cursor), None) => {
-            match st.client.create_next_job(&report, &record_cursor).await {
+            let query = st.checkpoint.query.clone();
+            match create(&mut st, &report, &query, Some(&record_cursor)).await {
                 Ok(next) => {
                     st.emit(ExportEvent::JobCreated(&next));
                     // Until this batch's rows are consumed, a resume must still start from
@@ -323,8 +340,8 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
                 }
                 Err(e) => {
                     // This batch's rows come first. A creation that surely did nothing (a
-                    // throttle, say) is tried again after them; one that may have created the
-                    // job (an ambiguous outcome) is not repeated, but reported after them.
+                    // throttle, say) is tried again after them; one that stayed ambiguous
+                    // through every attempt is reported after them.
                     tracing::warn!(error = %e, "could not create the follow-up job yet");
                     if !e.is_retryable() {
                         st.failed = Some(e);
@@ -337,6 +354,27 @@ async fn step(mut st: State) -> Result<Option<(crate::rows::Rows, State)>> {
     st.checkpoint.next = next;
     st.checkpoint.jobs_completed += 1;
     Ok(Some((download.rows, st)))
+}
+
+/// Creates a read job, again after an unknown outcome, counting the possible orphans.
+async fn create(
+    st: &mut State,
+    report: &str,
+    query: &ReadQuery,
+    record_cursor: Option<&str>,
+) -> Result<JobHandle> {
+    let mut orphans = 0;
+    let created = st
+        .client
+        .create_settled(report, query, record_cursor, &mut orphans)
+        .await;
+    if orphans > 0 {
+        st.checkpoint.orphaned_jobs += orphans;
+        st.emit(ExportEvent::JobsRecreated {
+            orphaned_jobs: st.checkpoint.orphaned_jobs,
+        });
+    }
+    created
 }
 
 /// Waits for a job (reporting progress) and downloads its result.

@@ -32,12 +32,18 @@
 //!
 //! What it takes care of:
 //!
-//! - **Hosts per data centre** ([`DataCentre`]): the Creator and accounts hosts, never derived from
-//!   a token reply's `api_domain`.
+//! - **Hosts per data centre** ([`DataCentre`]): the API and accounts hosts, never derived from
+//!   a token reply's `api_domain`; both API forms ([`ApiVersion`]: v2 on `creator.zoho.<dc>`, the
+//!   default, or v2.1 on `www.zohoapis.<dc>`), chosen with a builder method or
+//!   `ZOHO_API_VERSION`.
+//! - **Unknown outcomes, resolved**: a read-job creation whose reply was lost is made again (an
+//!   orphan costs quota, not data; counted in [`ExportCheckpoint::orphaned_jobs`]); a download
+//!   whose archive is incomplete or fails its CRC is fetched again with backoff.
 //! - **Tokens**: OAuth refresh through `bulk_common`'s refresh-token source: refreshed ahead of
 //!   expiry, once for any number of concurrent calls, within Zoho's 10-per-10-minutes minting cap
 //!   (optionally shared between processes with a token store); Zoho's invalid-token reply (1030)
-//!   invalidates the token and the request is replayed once; a refresh refused as "too many
+//!   invalidates the token and the request is replayed once (no other 401 code does: each
+//!   refresh is scarce); a refresh refused as "too many
 //!   requests" is a [`ErrorKind::RateLimited`] error, never a refresh loop. One grant with both
 //!   scopes, or separate CREATE and READ grants.
 //! - **Zoho's codes**: every reply's `code` is checked; the daily limit (4000, sent with HTTP 200)
@@ -49,6 +55,45 @@
 //!   streamed; a truncated or corrupt archive, a missing CSV, a malformed row or a row count that
 //!   differs from Zoho's is an [`ErrorKind::Decode`] error, never silently partial data.
 //! - **Throttles**: job creations (5/min) and downloads (10/min) are paced client-side.
+//!
+//! ## Every call this crate makes
+//!
+//! `{P}` is `/api/bulk/v2/{owner}/{app}/report/{report}/read` on `creator.zoho.<dc>` (v2, the
+//! default) or `/creator/v2.1/bulk/{owner}/{app}/report/{report}/read` on `www.zohoapis.<dc>`
+//! (v2.1); see [`ApiVersion`]. `T` is `Authorization: Zoho-oauthtoken <access token>`.
+//!
+//! | Call | Method, path, auth | Body sent | Reply fields read | Source |
+//! |---|---|---|---|---|
+//! | refresh a token | `POST {accounts}/oauth/v2/token`, no auth | query: `grant_type=refresh_token`, `client_id`, `client_secret`, `refresh_token` | `access_token`, `expires_in`; an `error` (+ `error_description`) | seed 001 (settings, token dicts); Zoho's OAuth refresh page; zoho-creator-sdk `auth.py` (same fields, as a form) |
+//! | create a read job | `POST {P}`, `T` with `ZohoCreator.bulk.CREATE` | none (default query, as seed 001), or `{"query": {fields?, criteria?, max_records?}}`; follow-up jobs `{"query": {"record_cursor"}}` alone | `code`; `details.id` | seed 001 (create); Zoho's v2/v2.1 create-bulk-read-job pages; limitations page (cursor alone, 100,000–200,000 by 1,000) |
+//! | job status | `GET {P}/{job_id}`, `T` with `ZohoCreator.bulk.READ` | none | `code`; `details.{id, status, operation, created_by, created_time}`; `details.result.{count, download_url, record_cursor}` | seed 001 (status, first method); Zoho's v2/v2.1 status pages |
+//! | download | `GET {download_url}` when it lies under `{P}`, else `GET {P}/{job_id}/result`; `T` with READ | none | a ZIP with one CSV; header `recordCursor`; a JSON body means an error (`code`) | seed 001 (first and second method); Zoho's v2/v2.1 download pages |
+//! | any Creator reply | | | `code` (3000 success; 4000 daily limit, even with HTTP 200; 1030 with 401: refresh once and replay; any other code: typed error) and `message` | Zoho's status-code page |
+//!
+//! Where the sources are silent, the client assumes, and stays safe if wrong:
+//!
+//! - **Status spellings** (`In-progress`, `IN PROGRESS`, `Completed`, `COMPLETED`): compared without
+//!   case or punctuation; an unknown value counts as still running, so a wrong guess costs a poll
+//!   until the deadline, never a download of an unfinished job.
+//! - **`details.id` type**: a string in every sample; a number is accepted as text.
+//! - **`download_url` host**: relative to the API host (the docs say "your api domain"; seed 001
+//!   prefixes the Creator host). A URL outside the form's own prefix (the v2.1 page's sample shows
+//!   `/api/bulk/v2.1/...`) is replaced by the documented `{P}/{job_id}/result`.
+//! - **Cursor in the header or in the status reply**: the header wins, the status's
+//!   `result.record_cursor` is the fallback; both absent means the last batch, as the download page
+//!   says. Each batch's rows are checked against the `count` Zoho reports for it.
+//! - **401 codes other than 1030** (1000, 1060 on the status-code page; anything unreadable): a
+//!   typed `Auth` error without a refresh, since each refresh spends one of Zoho's 10 per 10
+//!   minutes and a new token cannot cure them.
+//! - **An ambiguous job creation** (lost reply, 5xx, unreadable success): Zoho cannot list jobs;
+//!   a read job changes no data, so it is created again (bounded by `create_attempts`, counted
+//!   in [`ExportCheckpoint::orphaned_jobs`]); the orphan costs quota only.
+//! - **A result's archive**: checked whole (every entry read to its end, CRCs included) before
+//!   any row is handed over; an incomplete one is downloaded again (Zoho keeps results 24 hours),
+//!   at most `download_attempts` times.
+//! - **v2.1 hosts** for Canada, Saudi Arabia and China (`www.zohoapis.ca`, `.sa`, `.com.cn`): taken
+//!   from the zoho-creator-sdk's table (Canada) or the domain; an explicit `creator_url`
+//!   overrides them.
 
 mod client;
 mod dc;
@@ -67,7 +112,7 @@ pub use bulk_common::{
     RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{Client, ClientBuilder, Download, default_poll_policy};
-pub use dc::DataCentre;
+pub use dc::{ApiVersion, DataCentre};
 pub use export::{Export, ExportCheckpoint, ExportEvent, ExportOptions, NextStep};
 pub use job::{JobHandle, ReadJob};
 pub use models::{JobDetails, JobResult, JobStatus, MaxRecords, ReadQuery};

@@ -106,10 +106,8 @@ impl Record {
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
         let values: csv::StringRecord = self.values().collect();
         values.deserialize(Some(&self.batch.header)).map_err(|e| {
-            Error::decode(
-                format!("a row does not fit {}", std::any::type_name::<T>()),
-                e,
-            )
+            // The csv error names the column and the value; a Rust type path would not help.
+            Error::decode(format!("a row does not fit the requested fields: {e}"), e)
         })
     }
 
@@ -216,6 +214,43 @@ where
     file.rewind()
         .map_err(|e| storage("could not rewind the spooled download", e))?;
     Ok((file, bytes))
+}
+
+/// Checks that a spooled download is a complete ZIP archive whose every entry reads to its end
+/// with a matching CRC (the `zip` crate checks it at the end of each entry), and rewinds it.
+///
+/// An HTTP reply can be complete and well-formed while its body is not (a proxy or the server
+/// cut it off, with a `Content-Length` that matches); reading the archive through is the only
+/// proof that it is whole. A failure is a [`ErrorKind::Decode`] error marked retryable: Zoho
+/// keeps a result for 24 hours, so the caller downloads it again.
+pub(crate) async fn verify_zip(file: std::fs::File) -> Result<std::fs::File> {
+    tokio::task::spawn_blocking(move || verify_blocking(file))
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Storage,
+                "the check of the downloaded archive stopped",
+            )
+            .with_source(e)
+        })?
+        .map_err(|e| e.with_retryable(true))
+}
+
+fn verify_blocking(mut file: std::fs::File) -> Result<std::fs::File> {
+    {
+        let mut archive = zip::ZipArchive::new(&mut file)
+            .map_err(|e| corrupt("is not a complete ZIP archive (cut off or corrupt)", e))?;
+        for i in 0..archive.len() {
+            let mut entry = archive
+                .by_index(i)
+                .map_err(|e| corrupt("has an unreadable entry", e))?;
+            std::io::copy(&mut entry, &mut std::io::sink())
+                .map_err(|e| corrupt("has an entry that is cut off or fails its CRC check", e))?;
+        }
+    }
+    file.rewind()
+        .map_err(|e| storage("could not rewind the spooled download", e))?;
+    Ok(file)
 }
 
 /// Reads the ZIP's one CSV on a blocking thread; `expected` is Zoho's row count, if known.

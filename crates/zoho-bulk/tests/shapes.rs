@@ -193,6 +193,37 @@ async fn an_expired_token_is_refreshed_and_the_request_replayed_once() -> TestRe
     Ok(())
 }
 
+#[tokio::test]
+async fn a_401_with_another_code_is_an_error_without_a_refresh() -> TestResult {
+    // Zoho's status-code page lists 401 with 1000 (a mandatory parameter absent) and 1060 (an
+    // invalid parameter); a fresh token cures neither, and each refresh costs one of 10 per
+    // 10 minutes. The same for a 401 without a readable code.
+    for body in [
+        json!({"code": 1060, "message": "Invalid request parameter found - foo"}),
+        json!({"code": 1000, "message": "A mandatory parameter - 'x' is either absent"}),
+        json!({"unexpected": true}),
+    ] {
+        let server = server_with_token().await;
+        let refused = server
+            .mock_async(|when, then| {
+                when.method(GET).path(format!("{READ}/1"));
+                then.status(401).json_body(body.clone());
+            })
+            .await;
+        let err = client(&server)
+            .job_status(&JobHandle::new("All_Orders", "1"))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.calls_async().await, 1, "{body}");
+        assert_eq!(err.kind(), ErrorKind::Auth, "{body}");
+        assert_eq!(
+            err.vendor_code(),
+            body.get("code").map(|c| c.to_string()).as_deref()
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn configuration_errors_are_clear_and_secrets_stay_hidden() {
     let shown = format!(

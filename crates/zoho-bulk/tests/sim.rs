@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use serde_json::json;
 use vendor_sim::zoho::{Zoho, ZohoConfig};
 use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
 use zoho_bulk::{
@@ -326,10 +327,15 @@ async fn a_corrupt_archive_is_a_decode_error_not_partial_data() -> TestResult {
     )
     .await;
     let client = client_for(&sim, &cfg).build()?;
-    let download = client.read_report("Small", &ReadQuery::new()).await?;
-    let err = download.rows.try_collect::<Vec<_>>().await.unwrap_err();
+    // The archive is checked before any row is handed over; every attempt gets garbage.
+    let err = client
+        .read_report("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(!err.is_retryable());
     assert!(err.to_string().contains("ZIP"), "{err}");
+    assert!(err.to_string().contains("6 attempts"), "{err}");
     Ok(())
 }
 
@@ -441,23 +447,90 @@ async fn only_the_requested_fields_are_exported_across_every_job() -> TestResult
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_follow_up_job_whose_creation_is_ambiguous_is_not_created_again() -> TestResult {
-    // Three jobs of 10 rows; the reply creating the second is lost after Zoho created it.
+async fn a_follow_up_job_whose_creation_is_ambiguous_is_created_again() -> TestResult {
+    // Three jobs of 10 rows; the reply creating the second is lost after Zoho created it. A
+    // read job changes nothing, so it is created again from the same cursor: one orphan.
     let cfg = ZohoConfig {
         job_row_cap: Some(10),
         ..config()
     };
     let (sim, _) = sim(cfg.clone(), vec![on_create(Fault::ResetAfterHandler, 2)]).await;
     let client = client_for(&sim, &cfg).build()?;
+    let orphans = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = orphans.clone();
+    let opts = zoho_bulk::ExportOptions::new().on_progress(move |e| {
+        if let zoho_bulk::ExportEvent::Checkpoint(c) = e {
+            seen.store(c.orphaned_jobs, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let rows: Vec<Record> = client
+        .export_with("Small", ReadQuery::new(), opts)
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, 25);
+    assert_eq!(
+        sim.counters().get("zoho.jobs.created"),
+        4,
+        "3 jobs + 1 orphan"
+    );
+    assert_eq!(orphans.load(std::sync::atomic::Ordering::SeqCst), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_one_create_attempt_an_ambiguous_creation_is_reported() -> TestResult {
+    let cfg = ZohoConfig {
+        job_row_cap: Some(10),
+        ..config()
+    };
+    let (sim, _) = sim(cfg.clone(), vec![on_create(Fault::ResetAfterHandler, 2)]).await;
+    let client = client_for(&sim, &cfg).create_attempts(1).build()?;
     let mut export = client.export("Small", ReadQuery::new());
     let (n, err) = rows_then_error(&mut export).await;
     assert_eq!(n, 10, "the first batch is delivered");
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
+    assert_eq!(sim.counters().get("zoho.jobs.created"), 2);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_complete_reply_with_a_cut_off_zip_is_downloaded_again() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(
+        cfg.clone(),
+        vec![
+            FaultRule::new(Fault::CutBody)
+                .path("/api/bulk/v2/{owner}/{app}/report/{report}/read/{job_id}/result")
+                .times(2),
+        ],
+    )
+    .await;
+    let client = client_for(&sim, &cfg).build()?;
+    let rows: Vec<Record> = client
+        .read_report("Small", &ReadQuery::new())
+        .await?
+        .rows
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, 25);
     assert_eq!(
-        sim.counters().get("zoho.jobs.created"),
-        2,
-        "no second follow-up"
+        sim.counters()
+            .received("GET /api/bulk/v2/{owner}/{app}/report/{report}/read/{job_id}/result"),
+        3
     );
+    // Always cut off: a bounded number of attempts, then a Decode error.
+    sim.faults().push(
+        FaultRule::new(Fault::CutBody)
+            .path("/api/bulk/v2/{owner}/{app}/report/{report}/read/{job_id}/result"),
+    );
+    let err = client_for(&sim, &cfg)
+        .download_attempts(3)
+        .build()?
+        .read_report("Small", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("3 attempts"), "{err}");
     Ok(())
 }
 
@@ -473,5 +546,129 @@ async fn an_unreadable_job_creation_reply_is_an_ambiguous_outcome() -> TestResul
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
     assert!(!err.is_retryable());
     assert_eq!(sim.counters().get("zoho.jobs.created"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_v2_1_form_exports_through_its_own_paths() -> TestResult {
+    let cfg = ZohoConfig {
+        job_row_cap: Some(10),
+        ..config()
+    };
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg)
+        .api_version(zoho_bulk::ApiVersion::V2_1)
+        .build()?;
+    let rows: Vec<Record> = client
+        .export("Small", ReadQuery::new())
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, 25);
+    let v21 = "/creator/v2.1/bulk/{owner}/{app}/report/{report}/read";
+    assert_eq!(sim.counters().received(&format!("POST {v21}")), 3);
+    assert_eq!(
+        sim.counters()
+            .received(&format!("GET {v21}/{{job_id}}/result")),
+        3
+    );
+    assert_eq!(
+        sim.counters()
+            .received("POST /api/bulk/v2/{owner}/{app}/report/{report}/read"),
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_simulator_refuses_wrong_paths_and_loose_bodies() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    use zoho_bulk::bulk_common::{Auth, HttpClient, Method};
+    let http = HttpClient::builder("sim-test")
+        .base_url(&sim.base_url())
+        .build()?;
+    let token: serde_json::Value = http
+        .request(Method::Post, "/oauth/v2/token")
+        .form([
+            ("grant_type", "refresh_token"),
+            ("client_id", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("refresh_token", cfg.refresh_token.as_str()),
+        ])
+        .send()
+        .await?
+        .json()?;
+    // A misspelt refresh parameter is refused, not ignored.
+    let err = http
+        .request(Method::Post, "/oauth/v2/token")
+        .form([
+            ("grant_type", "refresh_token"),
+            ("client_id", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("refresh_tokn", cfg.refresh_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(
+        err.body_excerpt()
+            .unwrap_or_default()
+            .contains("invalid_request"),
+        "{err}"
+    );
+    let auth = Auth::header(
+        "authorization",
+        "Zoho-oauthtoken ",
+        SecretString::from(token["access_token"].as_str().unwrap().to_owned()),
+    )?;
+    let refused = |e: zoho_bulk::Error| -> (u16, serde_json::Value) {
+        let body = e.body_excerpt().unwrap_or_default();
+        (
+            e.status().unwrap_or_default(),
+            serde_json::from_str(body).unwrap_or_default(),
+        )
+    };
+    // A v2.1 path under the v2 layout (as an old v2.1 sample shows it) is not a route.
+    let err = http
+        .request(
+            Method::Post,
+            "/api/bulk/v2.1/acme/orders-app/report/Small/read",
+        )
+        .auth(auth.clone())
+        .send()
+        .await
+        .unwrap_err();
+    let (status, body) = refused(err);
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], 1000);
+    let read = "/api/bulk/v2/acme/orders-app/report/Small/read";
+    for (sent, code, what) in [
+        (json!({"query": {"feilds": ["Email"]}}), 1060, "feilds"),
+        (
+            json!({"query": {"max_records": "100000"}}),
+            1060,
+            "max_records",
+        ),
+        (json!({"query": {"fields": "Email"}}), 1060, "fields"),
+        (json!({"fields": ["Email"]}), 1060, "fields"),
+        (json!({}), 1000, "query"),
+    ] {
+        let err = http
+            .request(Method::Post, read)
+            .auth(auth.clone())
+            .json(&sent)
+            .send()
+            .await
+            .unwrap_err();
+        let (status, body) = refused(err);
+        assert_eq!(status, 401, "{sent}");
+        assert_eq!(body["code"], code, "{sent}");
+        assert!(
+            body["message"].as_str().unwrap_or_default().contains(what),
+            "{sent}: {body}"
+        );
+    }
+    assert_eq!(sim.counters().get("zoho.jobs.created"), 0);
     Ok(())
 }
