@@ -1089,6 +1089,7 @@ impl Attempt<'_> {
         };
         let status = resp.status().as_u16();
         tracing::Span::current().record("status", status);
+        tracing::debug!(status, "reply received");
         let headers = Headers {
             map: resp.headers().clone(),
         };
@@ -1146,7 +1147,12 @@ impl Attempt<'_> {
     /// Classifies an error raised before a complete reply arrived.
     fn transport_failure(&self, e: reqwest::Error) -> Failure {
         let never_sent = e.is_connect();
-        let err = classify_reqwest(&e, "the request failed").with_source(e);
+        let what = format!(
+            "{} {}",
+            self.method,
+            redact_url(self.url).trim_end_matches('/')
+        );
+        let err = classify_reqwest(&e, &what).with_source(e);
         if never_sent || self.idempotency == Idempotency::Idempotent {
             Failure::Retryable(err)
         } else {
