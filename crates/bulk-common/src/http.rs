@@ -473,8 +473,11 @@ struct Counters {
 ///     .base_url("https://api.example.com")
 ///     .auth(Auth::bearer(SecretString::from("token"))?)
 ///     .build()?;
-/// let reply = client.request(Method::Get, "/v1/items").query("page", "2").send().await?;
-/// let items: serde_json::Value = reply.json()?;
+/// let items: serde_json::Value = client
+///     .request(Method::Get, "/v1/items")
+///     .query("page", "2")
+///     .send_json()
+///     .await?;
 /// # let _ = items; Ok(()) }
 /// ```
 #[derive(Clone)]
