@@ -426,17 +426,20 @@ pub struct RetryEvent<'a> {
 }
 
 impl fmt::Display for RetryEvent<'_> {
-    /// `GET /v1/items attempt 1 failed (rate limited); waiting 1.00 s`
+    /// `GET /v1/items attempt 1 failed (rate limited, HTTP 429); waiting 1.00 s`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {} attempt {} failed ({}); waiting {:.2} s",
+            "{} {} attempt {} failed ({}",
             self.method,
             self.path,
             self.attempt,
-            self.error.kind(),
-            self.delay.as_secs_f64()
-        )
+            self.error.kind()
+        )?;
+        if let Some(status) = self.error.status() {
+            write!(f, ", HTTP {status}")?;
+        }
+        write!(f, "); waiting {:.2} s", self.delay.as_secs_f64())
     }
 }
 
