@@ -52,8 +52,9 @@ fn main() -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|rt| {
             rt.block_on(async move {
+                let interrupted = interrupt_signal()?;
                 tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
+                    if interrupted.await {
                         // Exit at once, like the default SIGINT action: nothing is unwound, so
                         // the job file and any kept temporary file stay as they are.
                         eprintln!("\nbulk: interrupted. {}", resume.message());
@@ -105,6 +106,21 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     ctx.shutdown().await;
     outcome
+}
+
+/// Resolves to `true` on Ctrl-C. On Unix the handler is installed before this returns, so a
+/// Ctrl-C right after start is never lost to the default action.
+fn interrupt_signal() -> anyhow::Result<impl std::future::Future<Output = bool> + Send> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())?;
+        Ok(async move { sigint.recv().await.is_some() })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async { tokio::signal::ctrl_c().await.is_ok() })
+    }
 }
 
 /// The error for people: each layer's message once, down to the first error of the clients,

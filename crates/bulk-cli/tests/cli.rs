@@ -694,8 +694,10 @@ fn ctrl_c_says_how_to_finish_the_work() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     // The first progress line shows the command is running (and its handler installed).
     let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.starts_with('['), "{line}");
+    while !line.starts_with('[') {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no progress line");
+    }
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
