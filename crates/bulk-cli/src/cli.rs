@@ -6,9 +6,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Exit status:
-  0  success: everything was done
-  1  error: nothing (or not everything) was done; the message says why
-  2  partial failure: the command ran, but some items failed (see --failed-out or the summary)
+  0    success: everything was applied
+  1    error: nothing was done (a bad command, a vendor error, a job that failed outright);
+       the message says why and what to do next
+  2    partial failure: some items were not applied and others were (see --failed-out or the
+       summary)
+  130  interrupted (Ctrl-C); the message says how to finish the work
+
+Progress goes to stderr: a bar on a terminal, otherwise a plain line every 15 seconds (for cron
+logs). -v logs what the clients do; secrets are never logged.
 
 Credentials come from the environment (ZOHO_*, CHAKRA_TOKEN, ZEFORT_API_KEY, UNICAT_*), from
 files named by --<vendor>-...-file, or from the config file ($XDG_CONFIG_HOME/bulk/config.toml,
@@ -30,8 +36,8 @@ Examples:
     version,
     about = "Bulk jobs against Zoho Creator, ChakraHQ, Zefort and Unicat, from a shell or cron",
     long_about = "Bulk jobs against Zoho Creator, ChakraHQ, Zefort and Unicat, from a shell or a \
-cron job.\n\nEach command submits the vendor's bulk job, waits for it with a progress bar on \
-stderr (hidden when stderr is not a terminal, or with --quiet), finishes the work (downloads, \
+cron job.\n\nEach command submits the vendor's bulk job, waits for it with progress on stderr \
+(a bar on a terminal, plain periodic lines otherwise, nothing with --quiet), finishes the work (downloads, \
 acknowledgements) and ends with an exit status that tells success, partial failure and error \
 apart. With --json a summary object is printed on stdout. With --sim every command runs against \
 simulators embedded in this program, seeded with demo data, so it can be tried without an \
@@ -57,6 +63,12 @@ pub(crate) struct Global {
     /// No progress bars and no messages on stderr (errors are still printed).
     #[arg(short, long, global = true)]
     pub(crate) quiet: bool,
+    /// Log what the clients do on stderr (-vv for more). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Print a plain progress line this often when stderr is not a terminal.
+    #[arg(long, global = true, hide = true, value_name = "MS")]
+    pub(crate) progress_ms: Option<u64>,
     /// The config file [default: $XDG_CONFIG_HOME/bulk/config.toml].
     #[arg(long, global = true, value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
@@ -321,7 +333,7 @@ pub(crate) enum UnicatCommand {
     /// Restore the selected records from the trash.
     #[command(after_help = "Example:\n  bulk unicat undelete --gids r-1,r-2")]
     Undelete(UnicatMutation),
-    /// Write the selected records as JSON lines ({\"gid\": ..., \"data\": {...}}).
+    /// Write the selected records as JSON lines ({"gid": ..., "data": {...}}).
     #[command(
         after_help = "Examples:\n  bulk unicat get --children r-root > records.jsonl\n  bulk unicat get --search obsolete --out obsolete.jsonl"
     )]

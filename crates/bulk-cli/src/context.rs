@@ -1,5 +1,6 @@
 //! What every command gets: settings, the terminal, the poll timing and the simulators.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use bulk_common::poll::PollPolicy;
@@ -69,9 +70,31 @@ impl Ctx {
         if self.global.quiet {
             ProgressDrawTarget::hidden()
         } else {
-            // Hidden by indicatif itself when stderr is not a terminal.
+            // Hidden by indicatif itself when stderr is not a terminal; see `plain_lines`.
             ProgressDrawTarget::stderr()
         }
+    }
+
+    /// When stderr is not a terminal (a cron job, a log file), indicatif draws nothing: a
+    /// thread prints the bar's state as a plain line every `--progress-ms` (default 15 s)
+    /// until the bar is finished or dropped.
+    fn plain_lines(&self, bar: &ProgressBar, unit: &str) {
+        if self.global.quiet || std::io::stderr().is_terminal() {
+            return;
+        }
+        let every = Duration::from_millis(self.global.progress_ms.unwrap_or(15_000).max(1));
+        let weak = bar.downgrade();
+        let unit = unit.to_owned();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let Some(bar) = weak.upgrade() else { break };
+                if bar.is_finished() {
+                    break;
+                }
+                eprintln!("{}", progress_line(&bar, &unit));
+            }
+        });
     }
 
     /// A bar counting up to `len`.
@@ -83,6 +106,7 @@ impl Ctx {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(120));
+        self.plain_lines(&bar, unit);
         bar
     }
 
@@ -94,6 +118,37 @@ impl Ctx {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(120));
+        self.plain_lines(&bar, unit);
         bar
+    }
+}
+
+/// `[00:01:05] 1200/2600 items: sent 1300, ok 1200` (the bar's state as one plain line).
+fn progress_line(bar: &ProgressBar, unit: &str) -> String {
+    let secs = bar.elapsed().as_secs();
+    let mut line = format!(
+        "[{:02}:{:02}:{:02}] ",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    );
+    let pos = bar.position();
+    match bar.length() {
+        Some(len) if len > 0 => line.push_str(&format!("{pos}/{len} {}", plural(len, unit))),
+        _ => line.push_str(&format!("{pos} {}", plural(pos, unit))),
+    }
+    let message = bar.message();
+    if !message.is_empty() {
+        line.push_str(": ");
+        line.push_str(&message);
+    }
+    line
+}
+
+/// `unit` (a plural such as `items`) agreeing with `n`: `1 item`, `2 items`.
+pub(crate) fn plural(n: u64, unit: &str) -> String {
+    match unit.strip_suffix('s') {
+        Some(one) if n == 1 => one.to_owned(),
+        _ => unit.to_owned(),
     }
 }

@@ -735,3 +735,145 @@ fn chakra_update_whose_job_the_vendor_fails_is_one_error_and_exit_1() {
     let failed = std::fs::read_to_string(dir.path().join("failed.jsonl")).unwrap();
     assert_eq!(failed, lines);
 }
+
+#[test]
+fn help_has_no_escaped_quotes_and_documents_interruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: [&[&str]; 12] = [
+        &[],
+        &["zoho", "export"],
+        &["chakra", "update"],
+        &["zefort", "update"],
+        &["zefort", "tag"],
+        &["unicat", "delete"],
+        &["unicat", "undelete"],
+        &["unicat", "get"],
+        &["unicat"],
+        &["jobs", "resume"],
+        &["completions"],
+        &["man"],
+    ];
+    for args in commands {
+        for flag in ["-h", "--help"] {
+            let out = bulk(dir.path()).args(args).arg(flag).assert().success();
+            let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+            assert!(!text.contains("\\\""), "{args:?} {flag}: {text}");
+        }
+    }
+    bulk(dir.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("130"))
+        .stdout(predicate::str::contains("-v, --verbose"));
+}
+
+#[test]
+fn progress_reaches_a_non_terminal_stderr_as_plain_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bulk(dir.path())
+        .args([
+            "--sim",
+            "--progress-ms",
+            "5",
+            "zoho",
+            "export",
+            "All_Orders",
+        ])
+        .args(["--out", "rows.csv"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("[00:0") && l.contains(" rows"))
+        .collect();
+    assert!(!lines.is_empty(), "{err}");
+    // Plain text: no terminal control sequences.
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    // And nothing at all with --quiet.
+    bulk(dir.path())
+        .args([
+            "--sim",
+            "-q",
+            "--progress-ms",
+            "5",
+            "zoho",
+            "export",
+            "Small",
+        ])
+        .args(["--out", "small.csv"])
+        .assert()
+        .success()
+        .stderr(predicate::str::is_empty());
+}
+
+#[test]
+fn verbose_logs_requests_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bulk(dir.path())
+        .args([
+            "--sim",
+            "-vv",
+            "zefort",
+            "update",
+            "--tag",
+            "contracts of service",
+        ])
+        .args(["--status", "done"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("reply received"), "{err}");
+    assert!(err.contains("/api/contracts/bulk_update/"), "{err}");
+    assert!(!err.contains("sim-zefort-key-not-real"), "{err}");
+    // The key as sent (HTTP Basic, base64 of "key:").
+    assert!(!err.contains("c2ltLXplZm9ydC1rZXktbm90LXJlYWw6"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_says_how_to_finish_the_work() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bulk"))
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
+        .args([
+            "--sim",
+            "--progress-ms",
+            "5",
+            "zoho",
+            "export",
+            "All_Orders",
+        ])
+        .args(["--out", "rows.csv", "--job-file", "rows.job"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // The first progress line shows the command is running (and its handler installed).
+    let mut line = String::new();
+    while !line.starts_with('[') {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no progress line");
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("bulk: interrupted."), "{rest}");
+    assert!(
+        rest.contains("bulk jobs resume rows.job") || rest.contains("run the same command again"),
+        "{rest}"
+    );
+    assert!(!dir.path().join("rows.csv").exists());
+}

@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 /// assert_eq!(base.join("/v1/items")?.as_str(), "https://api.example.com/v1/items");
 /// assert!(BaseUrl::parse("http://api.example.com").is_err());
 /// assert!(BaseUrl::parse("http://127.0.0.1:8080").is_ok());
+/// let err = BaseUrl::parse("api.example.com").err().map(|e| e.to_string()).unwrap_or_default();
+/// assert!(err.contains("no scheme and host"), "{err}");
 /// # Ok::<(), bulk_common::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -36,7 +38,20 @@ impl BaseUrl {
             return Err(Error::config("the base URL is empty"));
         }
         let url = Url::parse(input).map_err(|e| {
-            Error::config(format!("the base URL {input:?} is not a valid URL: {e}"))
+            // Text that failed to parse may still hold `user:password@`.
+            let shown = if input.contains('@') {
+                "(not shown: it may hold credentials)".to_owned()
+            } else {
+                format!("{input:?}")
+            };
+            let why = match e {
+                url::ParseError::RelativeUrlWithoutBase => "it has no scheme and host".to_owned(),
+                other => other.to_string(),
+            };
+            Error::config(format!(
+                "the base URL {shown} is not a full URL ({why}); give one such as \
+                 https://api.example.com"
+            ))
         })?;
         BaseUrl::from_url(url)
     }
@@ -45,7 +60,12 @@ impl BaseUrl {
     pub fn from_url(mut url: Url) -> Result<Self> {
         let shown = redact_url(&url);
         if url.cannot_be_a_base() || url.host().is_none() {
-            return Err(Error::config(format!("the base URL {shown} has no host")));
+            // `user:pw@host` reads as scheme `user` and path `pw@host`: show the scheme only.
+            return Err(Error::config(format!(
+                "the base URL has no host (it reads as a {}: URL); give one such as \
+                 https://api.example.com",
+                url.scheme()
+            )));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Error::config(

@@ -321,6 +321,21 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written to a buffer first, so the hint can follow whatever the text ends with.
+        use fmt::Write as _;
+        let mut text = String::new();
+        self.write_facts(&mut text)?;
+        if let Some(hint) = self.hint() {
+            let sep = if text.ends_with('.') { " " } else { ". " };
+            write!(text, "{sep}Next: {hint}")?;
+        }
+        f.write_str(&text)
+    }
+}
+
+impl Error {
+    /// What happened and what the server answered, without the hint.
+    fn write_facts(&self, f: &mut impl fmt::Write) -> fmt::Result {
         let inner = &self.inner;
         write!(f, "{}: {}", inner.kind, inner.message)?;
         if let Some(status) = inner.status {
@@ -339,9 +354,6 @@ impl fmt::Display for Error {
         }
         if let Some(delay) = inner.retry_after {
             write!(f, "; retry after {} s", delay.as_secs_f64())?;
-        }
-        if let Some(hint) = self.hint() {
-            write!(f, ". Next: {hint}")?;
         }
         Ok(())
     }

@@ -436,17 +436,20 @@ pub struct RetryEvent<'a> {
 }
 
 impl fmt::Display for RetryEvent<'_> {
-    /// `GET /v1/items attempt 1 failed (rate limited); waiting 1.00 s`
+    /// `GET /v1/items attempt 1 failed (rate limited, HTTP 429); waiting 1.00 s`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {} attempt {} failed ({}); waiting {:.2} s",
+            "{} {} attempt {} failed ({}",
             self.method,
             self.path,
             self.attempt,
-            self.error.kind(),
-            self.delay.as_secs_f64()
-        )
+            self.error.kind()
+        )?;
+        if let Some(status) = self.error.status() {
+            write!(f, ", HTTP {status}")?;
+        }
+        write!(f, "); waiting {:.2} s", self.delay.as_secs_f64())
     }
 }
 
@@ -483,8 +486,11 @@ struct Counters {
 ///     .base_url("https://api.example.com")
 ///     .auth(Auth::bearer(SecretString::from("token"))?)
 ///     .build()?;
-/// let reply = client.request(Method::Get, "/v1/items").query("page", "2").send().await?;
-/// let items: serde_json::Value = reply.json()?;
+/// let items: serde_json::Value = client
+///     .request(Method::Get, "/v1/items")
+///     .query("page", "2")
+///     .send_json()
+///     .await?;
 /// # let _ = items; Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -1099,6 +1105,7 @@ impl Attempt<'_> {
         };
         let status = resp.status().as_u16();
         tracing::Span::current().record("status", status);
+        tracing::debug!(status, "reply received");
         let headers = Headers {
             map: resp.headers().clone(),
         };
@@ -1156,7 +1163,12 @@ impl Attempt<'_> {
     /// Classifies an error raised before a complete reply arrived.
     fn transport_failure(&self, e: reqwest::Error) -> Failure {
         let never_sent = e.is_connect();
-        let err = classify_reqwest(&e, "the request failed").with_source(e);
+        let what = format!(
+            "{} {}",
+            self.method,
+            redact_url(self.url).trim_end_matches('/')
+        );
+        let err = classify_reqwest(&e, &what).with_source(e);
         if never_sent || self.idempotency == Idempotency::Idempotent {
             Failure::Retryable(err)
         } else {

@@ -28,9 +28,9 @@
 //! let job: serde_json::Value = client
 //!     .request(Method::Get, "/v1/jobs/42")
 //!     .timeout(Some(Duration::from_secs(20)))
-//!     .send()
-//!     .await?
-//!     .json()?;
+//!     // Decoded inside the retry loop: an unreadable reply to a GET is read again.
+//!     .send_json()
+//!     .await?;
 //! # let _ = job; Ok(()) }
 //! ```
 

@@ -174,3 +174,21 @@ async fn plain_send_still_hands_back_the_raw_reply() -> TestResult {
     assert!(reply.json::<Value>().is_err());
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_observer_is_told_why_in_plain_words() -> TestResult {
+    let (sim, _) = sim(vec![malformed("/items/{id}", Some(1))]).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let client = HttpClient::builder("t/0")
+        .base_url(&sim.base_url())
+        .options(HttpOptions::default().retry(fixed_policy(2, Duration::from_millis(100))))
+        .on_retry(move |e| sink.lock().unwrap().push(e.to_string()))
+        .build()?;
+    let _: Item = client.request(Method::Get, "/items/7").send_json().await?;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["GET /items/7 attempt 1 failed (could not decode the response, HTTP 200); waiting 0.10 s"]
+    );
+    Ok(())
+}

@@ -244,7 +244,9 @@ fn base_urls_require_https_except_on_loopback() {
     }
     for (bad, says) in [
         ("", "empty"),
-        ("not a url", "not a valid URL"),
+        ("not a url", "not a full URL"),
+        ("eu", "no scheme and host"),
+        ("user:pw@host", "no host"),
         ("ftp://example.com", "not supported"),
         ("https://user:pw@example.com", "credentials"),
         ("https://example.com/?token=1", "query"),
@@ -288,7 +290,7 @@ fn builders_refuse_empty_credentials_and_missing_urls_clearly() {
                 .base_url("https://")
                 .build()
                 .unwrap_err(),
-            "not a valid URL",
+            "not a full URL",
         ),
         (
             OAuthRefreshSource::new(OAuthConfig::new(

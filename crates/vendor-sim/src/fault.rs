@@ -41,6 +41,9 @@ pub enum Fault {
     /// the first half of its body (`Content-Length` says so): the transfer succeeds, the
     /// content (a ZIP archive, a JSON document) is cut off.
     CutBody,
+    /// HTTP 200 with an HTML page (a proxy's or captive portal's), handler not run: a reply
+    /// with a success status that is not the API's.
+    HtmlPage,
 }
 
 /// Which requests a rule fires on, among those that match it.
@@ -281,6 +284,13 @@ pub(crate) async fn fault_layer(
             parts.headers.remove(header::CONTENT_LENGTH);
             Response::from_parts(parts, Body::from(r#"{"truncated": [1, 2,"#))
         }
+        Fault::HtmlPage => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!DOCTYPE html>\n<html><head><title>Maintenance</title></head>\n<body><h1>We'll be \
+             back soon</h1></body></html>\n",
+        )
+            .into_response(),
         Fault::TruncatedBody => {
             handled(&ctx);
             let resp = next.run(request).await;

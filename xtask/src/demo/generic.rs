@@ -1,6 +1,6 @@
 //! The demo's first section: a short, visible run of the shared machinery against the embedded
-//! generic simulator: retries under throttling and server errors, a request that is not safe to
-//! repeat, OAuth refresh ahead of expiry and after a revoked token, and a polled job with
+//! generic simulator: retries under throttling, server errors and an unreadable reply, a request
+//! that is not safe to repeat, OAuth refresh ahead of expiry and after a revoked token, and a polled job with
 //! progress.
 
 use std::sync::Arc;
@@ -42,6 +42,11 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
                 .nth(2),
         )
         .fault(
+            FaultRule::new(Fault::MalformedBody)
+                .path("/items/{id}")
+                .nth(3),
+        )
+        .fault(
             FaultRule::new(Fault::ResetAfterHandler)
                 .method("POST")
                 .path("/items")
@@ -62,12 +67,11 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         .on_retry(|e| println!("  retry: {e}"))
         .build()?;
 
-    println!("\n1. A read under throttling and a server error (retried, Retry-After honoured)");
-    let item: serde_json::Value = client
-        .request(Method::Get, "/items/1")
-        .send()
-        .await?
-        .json()?;
+    println!(
+        "\n1. A read under throttling, a server error and a cut-off 200 reply (each retried: a \
+         GET is safe to repeat; Retry-After honoured)"
+    );
+    let item: serde_json::Value = client.request(Method::Get, "/items/1").send_json().await?;
     println!("  got {item}");
 
     println!("\n2. A create that is not safe to repeat, cut off after the server applied it");
@@ -79,13 +83,21 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     {
         Err(e) if e.kind() == ErrorKind::AmbiguousOutcome => {
             println!("  not re-sent: {e}");
+            let ran = sim.counters().handled("POST /items");
             println!(
-                "  server side: handler ran {} time(s), items stored: {}",
-                sim.counters().handled("POST /items"),
+                "  server side: handler ran {ran} {}, items stored: {}",
+                if ran == 1 { "time" } else { "times" },
                 generic.items().len()
             );
         }
-        other => return Err(format!("expected an ambiguous outcome, got {other:?}").into()),
+        Err(e) => return Err(format!("expected an ambiguous outcome, got: {e}").into()),
+        Ok(reply) => {
+            return Err(format!(
+                "expected an ambiguous outcome, got a reply with HTTP {}",
+                reply.status()
+            )
+            .into());
+        }
     }
 
     println!(
@@ -127,9 +139,8 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let created: serde_json::Value = client
         .request(Method::Post, "/jobs")
         .json(&serde_json::json!({"total": 500, "duration_ms": 3000}))
-        .send()
-        .await?
-        .json()?;
+        .send_json()
+        .await?;
     let job = GenericJob {
         id: created["id"].as_str().unwrap_or_default().to_owned(),
         client: client.clone(),
@@ -198,9 +209,8 @@ impl Job for GenericJob {
         let s: Status = self
             .client
             .request(Method::Get, format!("/jobs/{}", self.id))
-            .send()
-            .await?
-            .json()?;
+            .send_json()
+            .await?;
         Ok(match s.status.as_str() {
             "done" => JobState::Done(s.total),
             "failed" => JobState::Failed(JobFailure::new(s.error.unwrap_or_default())),

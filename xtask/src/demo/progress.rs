@@ -99,8 +99,8 @@ impl Bar {
         plain.tenth = tenth;
         plain.message = message.to_owned();
         let count = match len {
-            Some(l) => format!("{pos}/{l} {}", self.unit),
-            None => format!("{pos} {}", self.unit),
+            Some(l) => format!("{pos}/{l} {}", plural(l, self.unit)),
+            None => format!("{pos} {}", plural(pos, self.unit)),
         };
         let elapsed = self.bar.elapsed().as_secs_f64();
         let message = if message.is_empty() {
@@ -109,5 +109,13 @@ impl Bar {
             format!(" {message}")
         };
         eprintln!("  {}: {count}{message} ({elapsed:.1} s)", self.label);
+    }
+}
+
+/// `unit` (a plural such as `items`) agreeing with `n`: `1 item`, `2 items`.
+fn plural(n: u64, unit: &str) -> &str {
+    match unit.strip_suffix('s') {
+        Some(one) if n == 1 => one,
+        _ => unit,
     }
 }
