@@ -60,8 +60,8 @@ pub use bulk_common::{
     RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{
-    AssetsApi, Client, ClientBuilder, ClientStats, DEFAULT_BASE_URL, Placement, RecordsApi,
-    SchemaApi,
+    AssetsApi, Client, ClientBuilder, ClientStats, DEFAULT_BASE_URL, MAX_SUBMISSIONS, Placement,
+    RecordsApi, SchemaApi,
 };
 pub use get::{BulkGet, DEFAULT_PAGE_SIZE, Item, ItemStream, MAX_PAGE_SIZE};
 pub use job::{JobHandle, JobReport, JobStatus, JobWait};

@@ -308,7 +308,7 @@ async fn bulk_get_echoes_the_opaque_cursor_and_stops_only_on_null() -> TestResul
             when.method(POST)
                 .path(format!("/api/p/{PROJECT}/records/bulk/get"))
                 .header("authorization", "Bearer jwt-1")
-                .json_body(json!({"selection": selection, "language": "nl", "page": {"size": 2}}));
+                .json_body(json!({"selection": selection, "language": "nl", "page.size": 2}));
             then.status(200).json_body(json!({
                 "success": true,
                 "result": {"records": ["r-a"], "records.size": 3, "page.cursor": cursor},
@@ -321,7 +321,7 @@ async fn bulk_get_echoes_the_opaque_cursor_and_stops_only_on_null() -> TestResul
             when.method(POST)
                 .path(format!("/api/p/{PROJECT}/records/bulk/get"))
                 .json_body(json!({"selection": selection, "language": "nl",
-                                  "page": {"size": 2, "cursor": cursor}}));
+                                  "page.size": 2, "page.cursor": cursor}));
             then.status(200).json_body(json!({
                 "success": true,
                 "result": {"records": ["r-b", "r-c"], "records.size": 3, "page.cursor": null},
@@ -355,7 +355,7 @@ async fn schema_get_decodes_typed_items() -> TestResult {
         .mock_async(|when, then| {
             when.method(POST)
                 .path(format!("/api/p/{PROJECT}/schema/bulk/get"))
-                .json_body(json!({"selection": ["d-1", "f-1"], "page": {"size": 100}}));
+                .json_body(json!({"selection": ["d-1", "f-1"], "page.size": 100}));
             then.status(200).json_body(json!({
                 "success": true,
                 "result": {"schema_items": [{"type": "definition", "item": "d-1"}, {"type": "field", "item": "f-1"}],
