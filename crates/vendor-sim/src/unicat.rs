@@ -704,8 +704,14 @@ async fn auth(State(st): Sel, Path(project): Path<String>, body: Bytes) -> Respo
         },
     );
     let cc = cc_cursor(&inner);
+    let inner_schema = inner.schema.clone();
     drop(inner);
-    let resp = ok(login_result(&st.cfg, cc), login_data(&st.cfg));
+    let mut data = login_data(&st.cfg);
+    if let Value::Object(d) = &mut data {
+        // The project's initial data (p/auth: "initial data for the current project").
+        d.extend(schema_data(&inner_schema));
+    }
+    let resp = ok(login_result(&st.cfg, cc), data);
     with_jwt(resp, Some(jwt))
 }
 
@@ -1377,10 +1383,79 @@ fn bulk_inner(st: &Arc<St>, project: &str, area: &str, op: &str, body: &Bytes) -
     ok(json!({ "job.token": token }), json!({}))
 }
 
+/// The fields each definition has (by field gid); a record carries a value for each.
+fn definition_fields(definition: &str) -> &'static [&'static str] {
+    match definition {
+        "d-article" => &["f-title", "f-sku"],
+        "d-spec" => &["f-title", "f-price"],
+        _ => &["f-title"],
+    }
+}
+
+/// A schema item as the side-store holds it. Definitions and fields carry the keys the SDK
+/// reads when it builds a record (`UnicatDefinition.all_fields`, `UnicatField.name`).
+fn schema_json(s: &SchemaItem) -> Value {
+    let mut v = json!({
+        "gid": s.gid, "name": s.name, "label": {"en": s.name}, "original": null,
+        "is_new": false, "is_working_copy": !s.committed, "is_committed": s.committed,
+        "is_extended": false, "metadata": {},
+    });
+    match s.ty {
+        "definition" => {
+            v["is_base"] = json!(false);
+            v["classes"] = json!([]);
+            v["fields"] = json!(definition_fields(&s.gid));
+            v["titlefield"] = json!("f-title");
+            v["fieldlists"] = json!({});
+            v["layout"] = Value::Null;
+            v["childdefinitions"] = json!([]);
+        }
+        "class" => v["fields"] = json!([]),
+        _ => v["type"] = json!("text"),
+    }
+    v
+}
+
+/// The `definitions`, `classes` and `fields` side-stores of the whole schema.
+fn schema_data(schema: &[SchemaItem]) -> Map<String, Value> {
+    let mut data = Map::new();
+    for (ty, store) in [
+        ("definition", "definitions"),
+        ("class", "classes"),
+        ("field", "fields"),
+    ] {
+        let items: Map<String, Value> = schema
+            .iter()
+            .filter(|s| s.ty == ty)
+            .map(|s| (s.gid.clone(), schema_json(s)))
+            .collect();
+        data.insert(store.into(), Value::Object(items));
+    }
+    data
+}
+
+/// A record (or asset) as the side-store holds it: the keys the SDK's `UnicatRecord` reads
+/// (`definition`, `fields` per language with a value for every field of the definition,
+/// `status`, ...), plus the simulator's own short forms (`title`, `is_deleted`, `classes`).
 fn rec_json(r: &Rec) -> Value {
+    let values: Map<String, Value> = definition_fields(&r.definition)
+        .iter()
+        .map(|f| {
+            let value = match *f {
+                "f-title" => json!(r.title),
+                "f-sku" => json!(format!("SKU-{}", r.gid)),
+                _ => Value::Null,
+            };
+            (f[2..].to_owned(), value)
+        })
+        .collect();
     json!({
-        "gid": r.gid, "parent": r.parent, "definition": r.definition, "classes": r.classes,
-        "channels": r.channels, "title": r.title, "is_deleted": r.deleted,
+        "gid": r.gid, "canonical": r.gid, "parent": r.parent, "backlinks": [], "is_link": false,
+        "status": if r.deleted { "deleted" } else { "published" },
+        "definition": r.definition, "classes": r.classes, "channels": r.channels,
+        "orderings": [], "childcount": 0, "title": r.title, "is_deleted": r.deleted,
+        "fields": {"en": values},
+        "created_on": 1_767_000_000.0, "updated_on": 1_767_000_000.0,
     })
 }
 
@@ -1439,10 +1514,10 @@ fn bulk_get(
                     "class" => "classes",
                     _ => "fields",
                 };
-                stores.entry(store).or_default().insert(
-                    s.gid.clone(),
-                    json!({"gid": s.gid, "name": s.name, "is_committed": s.committed}),
-                );
+                stores
+                    .entry(store)
+                    .or_default()
+                    .insert(s.gid.clone(), schema_json(s));
             }
         }
         result.insert("schema_items".into(), json!(entries));
