@@ -473,7 +473,7 @@ impl Client {
 
 /// The most times one bulk mutation is submitted when the feed shows that earlier
 /// submissions never arrived.
-pub const MAX_SUBMISSIONS: u32 = 3;
+pub const MAX_SUBMISSIONS: u32 = 5;
 
 /// What the feed says about a submission with an unknown outcome.
 enum Located {

@@ -383,7 +383,6 @@ async fn matrix_unicat_adversarial_feed() {
 /// `MIXED_RATE` each. At least 95 % end with the data right; every other run ends with a typed
 /// error, never a wrong success (checked in `Run::correct`).
 #[tokio::test(start_paused = true)]
-#[ignore = "needs bulk-common's retry of unreadable replies (branch decode-retry)"]
 async fn matrix_unicat_mixed() {
     let mut good = 0;
     let mut failures = Vec::new();
