@@ -158,7 +158,10 @@ impl Run {
         assert_eq!(*left, ["r-f2-003", "r-f2-004"]);
         assert_eq!(self.jobs_created(), 1, "no duplicate job");
         // The report is our job's, not a look-alike's.
-        assert_eq!(self.unicat.job_tokens(), std::slice::from_ref(&report.token));
+        assert_eq!(
+            self.unicat.job_tokens(),
+            std::slice::from_ref(&report.token)
+        );
     }
 
     /// Whether the run ended with exactly the expected data (read back from the simulator)
