@@ -201,11 +201,9 @@ fn page_items<T: DeserializeOwned>(
                 .cloned()
                 .unwrap_or(Value::Null);
             let data = serde_json::from_value(raw).map_err(|e| {
+                // serde's explanation is the source; no Rust type path in the message.
                 Error::decode(
-                    format!(
-                        "item {gid} is not the expected {}",
-                        std::any::type_name::<T>()
-                    ),
+                    format!("the data of item {gid} is not in the shape asked for"),
                     e,
                 )
             })?;

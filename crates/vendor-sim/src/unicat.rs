@@ -1549,3 +1549,113 @@ fn bulk_get(
     result.insert("page.cursor".into(), next);
     ok(Value::Object(result), Value::Object(data))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    async fn post(url: String, jwt: Option<&str>, body: Value) -> (u16, Option<String>, Value) {
+        // reqwest is built without its `json` feature here.
+        let mut req = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(j) = jwt {
+            req = req.header("Authorization", format!("Bearer {j}"));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let jwt = resp
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = resp.bytes().await.unwrap();
+        (status, jwt, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn bodies_are_checked_against_the_documented_parameters() {
+        let cfg = UnicatConfig::default();
+        let (sim, _) = start(SimBuilder::new("unicat"), cfg.clone()).await.unwrap();
+        let base = sim.base_url();
+        let p = &cfg.project;
+
+        // The login reply is shaped as the API's: cc.-prefixed side-stores, a version string.
+        let (status, _, body) = post(
+            format!("{base}/api/p/{p}/auth"),
+            None,
+            json!({"api_key": cfg.api_key, "typo": 1}),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["result"]["info"]["field"]),
+            (400, &json!("typo"))
+        );
+        let (status, jwt, body) = post(
+            format!("{base}/api/p/{p}/auth"),
+            None,
+            json!({"api_key": cfg.api_key, "omit_extended_definitions": false}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let jwt = jwt.unwrap();
+        assert!(body["data"]["cc.projects"][p].is_object());
+        assert!(body["data"]["cc.users"].is_object());
+        assert!(body["data"]["cc.projects_members"].is_array());
+        assert!(body["result"]["cc.version"].is_string());
+        assert!(body["data"].get("projects").is_none());
+
+        let get = format!("{base}/api/p/{p}/records/bulk/get");
+        let refused = [
+            // A nested page object: a real server may ignore it; the simulator refuses it.
+            (json!({"selection": ["r-f1"], "page": {"size": 2}}), "page"),
+            (
+                json!({"selection": ["r-f1"], "page.size": "2"}),
+                "page.size",
+            ),
+            (json!({"page.size": 2}), "selection"),
+            (
+                json!({"selection": [{"children": "r-f1", "chanel": "web"}]}),
+                "selection",
+            ),
+            (
+                json!({"selection": [{"search": {"q": "x", "lang": "nl"}}]}),
+                "selection",
+            ),
+        ];
+        for (body, field) in refused {
+            let (status, _, reply) = post(get.clone(), Some(&jwt), body.clone()).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(reply["success"], false);
+            assert_eq!(reply["result"]["code"], 400);
+            assert_eq!(reply["result"]["info"]["field"], field, "{body}");
+        }
+        let (status, _, reply) = post(
+            get,
+            Some(&jwt),
+            json!({"selection": [{"children": "r-f1"}], "page.size": 2}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(reply["result"]["records"].as_array().unwrap().len(), 2);
+        assert_eq!(reply["result"]["page.cursor"], json!([0, 2]));
+
+        let (status, _, _) = post(
+            format!("{base}/api/p/{p}/records/bulk/delete"),
+            Some(&jwt),
+            json!({"selection": ["r-f1-001"], "page.size": 2}),
+        )
+        .await;
+        assert_eq!(status, 400, "bulk/delete takes no page.size");
+        let (status, _, _) = post(format!("{base}/sync/get"), Some(&jwt), json!({})).await;
+        assert_eq!(status, 400, "cc_cursor is required");
+        let (status, _, _) =
+            post(format!("{base}/sync/cursors"), Some(&jwt), json!({"x": 1})).await;
+        assert_eq!(status, 400);
+        sim.shutdown().await;
+    }
+}
