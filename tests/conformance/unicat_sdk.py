@@ -89,7 +89,12 @@ def main():
     run_job(unicat, "/records/bulk/undelete", [{"children": FOLDER}])
     check(children_of(unicat, FOLDER) == before, "children not restored by the undelete")
 
-    # 4. The JWT rotated along the way and the SDK kept going with the new ones.
+    # 4. The SDK's own sync loop (cc and project cursors, `warning` = more pending) catches
+    # up with everything the jobs published.
+    check(unicat.sync(), "sync() failed")
+    check(unicat.api.cc_cursor >= 1000, f"cc cursor after sync: {unicat.api.cc_cursor}")
+
+    # 5. The JWT rotated along the way and the SDK kept going with the new ones.
     check(unicat.api._auth_header is not None, "the SDK lost its JWT")
     check(unicat.api._auth_header != first_jwt, "the JWT never rotated")
     print(f"unicat_sdk.py: ok ({len(seen)} records walked, 2 jobs tracked)")
