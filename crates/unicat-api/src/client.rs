@@ -383,7 +383,17 @@ impl Client {
                 attempt,
                 "bulk request outcome unknown: {err}"
             );
-            let found = match self.locate(cursor, &name).await {
+            // Reading the feed is safe to repeat: a failed scan is tried again before the
+            // outcome is handed to the caller as unknown.
+            let mut scan = self.locate(cursor, &name).await;
+            for _ in 1..LOCATE_TRIES {
+                if scan.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(self.inner.settle / 3).await;
+                scan = self.locate(cursor, &name).await;
+            }
+            let found = match scan {
                 Ok(found) => found,
                 Err(feed) => {
                     return Err(err.with_details(details(&[])).context(format!(
@@ -474,6 +484,9 @@ impl Client {
 /// The most times one bulk mutation is submitted when the feed shows that earlier
 /// submissions never arrived.
 pub const MAX_SUBMISSIONS: u32 = 5;
+
+/// Scans of the feed (each with its own retries) before an unknown outcome is given up on.
+const LOCATE_TRIES: u32 = 3;
 
 /// What the feed says about a submission with an unknown outcome.
 enum Located {
