@@ -38,6 +38,8 @@ fn client(server: &MockServer) -> Client {
                 .max_delay(Duration::ZERO)
                 .deadline(Some(Duration::from_secs(5))),
         )
+        // Real time here: the feed is looked at again after an unknown outcome without delay.
+        .settle_time(Duration::from_millis(30))
         .build()
         .unwrap()
 }
@@ -281,6 +283,8 @@ async fn a_mutation_is_never_resent_but_a_bulk_get_is_retried() -> TestResult {
 
     let client = client(&server);
     let sel = RecordSelection::new().gid("r-1");
+    // The feed cannot be read here (no /sync/get), so nothing proves the delete never
+    // arrived: it stays unknown and is not sent again.
     let err = client.records().delete(&sel).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
     assert_eq!(delete.calls_async().await, 1);
