@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
-use unicat_api::{Children, Client, Filter, JobHandle, RecordSelection, Search};
+use unicat_api::{Children, Client, ErrorKind, Filter, JobHandle, RecordSelection, Search};
 
 use crate::cli::{UnicatGet, UnicatMutation, UnicatSelectionArgs};
 use crate::context::Ctx;
@@ -144,8 +144,11 @@ pub(crate) async fn mutate(ctx: &mut Ctx, op: Op, args: UnicatMutation) -> anyho
     finish(ctx, &client, &job, args.job.job_file.as_deref(), command).await
 }
 
-/// Waits for a job through the sync feed and removes its job file. Items the job could not
-/// change (`info.failed`) make a partial failure.
+/// Waits for a job through the sync feed and removes its job file once the job has ended.
+///
+/// Exit codes: 0 when the job is `done` with nothing reported in its `info`; 2 when its `info`
+/// lists items that were not applied while others were; 1 (an error) when nothing was applied
+/// (every item failed, the job was rejected, or its `info` reports an error).
 pub(crate) async fn finish(
     ctx: &Ctx,
     client: &Client,
@@ -168,48 +171,64 @@ pub(crate) async fn finish(
     });
     let result = wait.await;
     bar.finish_and_clear();
-    let report = result.with_context(|| format!("job {}", job.token()))?;
+    let (status, total, failed) = match result {
+        Ok(report) => (report.status.as_str().to_owned(), report.total, Vec::new()),
+        // The job ended with errors: partial when its info lists the items that were not
+        // applied and others were; otherwise nothing is known to be applied.
+        Err(e) if e.kind() == ErrorKind::JobFailed => {
+            let details = e.details().cloned().unwrap_or_default();
+            let failed = details["failed"].as_array().cloned().unwrap_or_default();
+            let total = details["total"].as_u64();
+            let partial = details["status"] == "done"
+                && !failed.is_empty()
+                && total.is_some_and(|t| t > failed.len() as u64);
+            if let Some(file) = job_file {
+                // The job has ended: resuming it would only report the same.
+                let _ = std::fs::remove_file(file);
+            }
+            if !partial {
+                return Err(anyhow::Error::new(e).context(format!("job {}", job.token())));
+            }
+            ("done".to_owned(), total, failed)
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("job {}", job.token())));
+        }
+    };
     if let Some(file) = job_file {
         let _ = std::fs::remove_file(file);
     }
-    let failed: Vec<Value> = report
-        .info
-        .get("failed")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let total = report.total.unwrap_or(0);
-    let status = if failed.is_empty() {
+    let total = total.unwrap_or(0);
+    let outcome = if failed.is_empty() {
         Status::Ok
     } else {
         Status::Partial
     };
+    let listed = failed
+        .iter()
+        .take(10)
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .collect::<Vec<_>>()
+        .join(", ");
     ctx.note(format!(
-        "job {} {}: {} items, {} not changed{}",
-        report.token,
-        report.status.as_str(),
-        total,
+        "job {} {status}: {} applied, {} not applied{}",
+        job.token(),
+        total.saturating_sub(failed.len() as u64),
         failed.len(),
         if failed.is_empty() {
             String::new()
+        } else if failed.len() > 10 {
+            format!(" ({listed}, ...)")
         } else {
-            format!(
-                " ({})",
-                failed
-                    .iter()
-                    .take(10)
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!(" ({listed})")
         }
     ));
     Ok(Outcome::new(
-        status,
+        outcome,
         command,
         json!({
-            "job": report.token,
-            "job_status": report.status.as_str(),
+            "job": job.token(),
+            "job_status": status,
             "total": total,
             "failed": failed,
         }),

@@ -387,21 +387,34 @@ fn unicat_get_delete_and_undelete() {
     assert_eq!(summary["job_status"], "done");
     assert_eq!(summary["total"], 20, "{summary}");
 
-    // Restoring live records changes nothing: every item fails, a partial failure.
+    // Deleting a folder, then one of its records (already gone with the folder): that one
+    // fails alone, a partial failure.
     let summary = json_summary(
         bulk(dir.path())
             .args([
                 "--sim",
                 "--json",
                 "unicat",
-                "undelete",
+                "delete",
                 "--gids",
-                "r-f1-001,r-f1-002",
+                "r-f1,r-f1-001",
             ])
             .assert()
             .code(2),
     );
     assert_eq!(summary["status"], "partial");
+    assert_eq!(
+        summary["failed"],
+        serde_json::json!(["r-f1-001"]),
+        "{summary}"
+    );
+
+    // Restoring live records only: every item fails, nothing was done.
+    bulk(dir.path())
+        .args(["--sim", "unicat", "undelete", "--gids", "r-f1-001,r-f1-002"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("2 of 2 items were not applied"));
 
     bulk(dir.path())
         .args(["--sim", "unicat", "delete"])

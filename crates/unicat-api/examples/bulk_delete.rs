@@ -8,7 +8,7 @@
 //! `selection.json` holds the selection list in the API's JSON form, for example
 //! `["r-1", {"children": "r-f2", "exclude": ["r-f2-003"]}, {"search": {"q": "obsolete"}}]`.
 //! Progress goes to stderr; the exit status is non-zero, with the vendor's reason, when the job
-//! is rejected.
+//! is rejected or its report lists errors (the items not applied are printed).
 
 #![allow(clippy::print_stdout)]
 
@@ -59,22 +59,33 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await;
     match outcome {
         Ok(report) => {
-            let failed = report.info.get("failed").cloned();
             println!(
                 "{}",
                 serde_json::json!({
                     "job": report.token, "status": report.status.as_str(),
-                    "total": report.total, "failed": failed,
+                    "total": report.total, "failed": [],
                 })
             );
             Ok(())
         }
-        Err(e) if e.kind() == ErrorKind::JobFailed => Err(format!(
-            "job {} was rejected: {}",
-            job.token(),
-            e.vendor_message().unwrap_or("no reason given")
-        )
-        .into()),
+        // Rejected, or done with errors in its info: not done. The details list the items
+        // that were not applied, when the job says which.
+        Err(e) if e.kind() == ErrorKind::JobFailed => {
+            let details = e.details().cloned().unwrap_or_default();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "job": job.token(), "status": details["status"],
+                    "total": details["total"], "failed": details["failed"],
+                })
+            );
+            Err(format!(
+                "job {} did not finish cleanly: {}",
+                job.token(),
+                e.vendor_message().unwrap_or("no reason given")
+            )
+            .into())
+        }
         Err(e) => Err(e.into()),
     }
 }

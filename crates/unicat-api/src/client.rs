@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bulk_common::poll::PollPolicy;
@@ -50,6 +51,9 @@ struct Inner {
     jwt: Arc<JwtSource>,
     feed: Arc<Feed>,
     poll: PollPolicy,
+    settle: Duration,
+    located: AtomicU64,
+    resubmitted: AtomicU64,
 }
 
 impl fmt::Debug for Client {
@@ -71,6 +75,7 @@ pub struct ClientBuilder {
     options: HttpOptions,
     poll: PollPolicy,
     feed_interval: Duration,
+    settle: Option<Duration>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -95,6 +100,7 @@ impl Default for ClientBuilder {
                 .max_delay(Duration::from_secs(10))
                 .deadline(Some(Duration::from_secs(3600))),
             feed_interval: Duration::from_millis(250),
+            settle: None,
         }
     }
 }
@@ -139,6 +145,16 @@ impl ClientBuilder {
         self
     }
 
+    /// How long to keep looking for a job in the sync feed after a bulk mutation whose
+    /// outcome is unknown, before concluding that the server never received it and submitting
+    /// it again. The default is the request timeout of the [`HttpOptions`] (60 s): a server
+    /// slow enough to time a request out is given that long again to show its job. See
+    /// [`RecordsApi::delete`].
+    pub fn settle_time(mut self, settle: Duration) -> Self {
+        self.settle = Some(settle);
+        self
+    }
+
     /// Builds the client. Nothing is sent until the first call (which logs in).
     pub fn build(self) -> Result<Client> {
         let project = self
@@ -153,6 +169,9 @@ impl ClientBuilder {
                     .is_empty()
             })
             .ok_or_else(|| Error::config("no Unicat API key was configured"))?;
+        let settle = self
+            .settle
+            .unwrap_or_else(|| self.options.get_request_timeout());
         let base = BaseUrl::parse(&self.base_url)?;
         if !base.as_url().path().trim_matches('/').is_empty() {
             return Err(Error::config(format!(
@@ -181,6 +200,9 @@ impl ClientBuilder {
                 jwt,
                 feed,
                 poll: self.poll,
+                settle,
+                located: AtomicU64::new(0),
+                resubmitted: AtomicU64::new(0),
             }),
         })
     }
@@ -200,6 +222,10 @@ pub struct ClientStats {
     pub retries: u64,
     /// Replays after a refused JWT.
     pub auth_replays: u64,
+    /// Bulk mutations whose outcome was unknown and whose job was then found in the feed.
+    pub located: u64,
+    /// Bulk mutations submitted again because the feed showed the first never arrived.
+    pub resubmitted: u64,
 }
 
 impl Client {
@@ -262,29 +288,17 @@ impl Client {
     /// The latest report of every job that appears in the sync feed after `cursor`, in order
     /// of appearance.
     ///
-    /// This reconciles a submission that ended in
-    /// [`ErrorKind::AmbiguousOutcome`]: the error's details hold the `cc_cursor` read before
-    /// the submission and the feed's `job` name, so a caller can look for the job instead of
-    /// submitting twice.
+    /// Bulk mutations already use it to reconcile an unknown outcome (see
+    /// [`RecordsApi::delete`]); when even that cannot tell, the
+    /// [`ErrorKind::AmbiguousOutcome`] error's details hold the `cc_cursor` read before the
+    /// submission and the `candidates` seen, for a person to decide.
     ///
     /// ```no_run
-    /// # use unicat_api::{Client, ErrorKind, JobHandle, RecordSelection};
-    /// # async fn run(client: Client, sel: RecordSelection) -> unicat_api::Result<()> {
-    /// let job = match client.records().delete(&sel).await {
-    ///     Ok(job) => job,
-    ///     Err(e) if e.kind() == ErrorKind::AmbiguousOutcome => {
-    ///         let details = e.details().cloned().unwrap_or_default();
-    ///         let cursor = details["cc_cursor"].as_u64().unwrap_or(0);
-    ///         let found = client.jobs_since(cursor).await?;
-    ///         match found.iter().find(|r| r.job == details["job"]) {
-    ///             Some(r) => JobHandle::new(r.token.clone(), cursor, "records/delete"),
-    ///             // Not in the feed: the submission most likely never arrived.
-    ///             None => client.records().delete(&sel).await?,
-    ///         }
-    ///     }
-    ///     Err(e) => return Err(e),
-    /// };
-    /// client.wait(&job).run().await?;
+    /// # use unicat_api::Client;
+    /// # async fn run(client: Client) -> unicat_api::Result<()> {
+    /// for report in client.jobs_since(1520).await? {
+    ///     println!("{} {} {}", report.token, report.job, report.status.as_str());
+    /// }
     /// # Ok(()) }
     /// ```
     pub async fn jobs_since(&self, cursor: u64) -> Result<Vec<JobReport>> {
@@ -300,6 +314,8 @@ impl Client {
             feed_reads: self.inner.feed.reads(),
             retries: http.retries,
             auth_replays: http.auth_replays,
+            located: self.inner.located.load(Ordering::Relaxed),
+            resubmitted: self.inner.resubmitted.load(Ordering::Relaxed),
         }
     }
 
@@ -315,8 +331,15 @@ impl Client {
         )
     }
 
-    /// Reads the feed cursor, then submits the mutation (never re-sent after it may have
-    /// reached the server), and returns the job.
+    /// Reads the feed cursor, then submits the mutation (never blindly re-sent after it may
+    /// have reached the server), and returns the job.
+    ///
+    /// When the outcome is unknown (a reset, a timeout, a 5xx, an unreadable reply), the job is
+    /// looked for in the sync feed after the cursor: exactly one new job of this project, with
+    /// the expected name, is ours; no new job at all (after `settle`) means the request never
+    /// arrived, and it is submitted again (at most [`MAX_SUBMISSIONS`] times in all); anything
+    /// else (several candidates, a job with another name) cannot be attributed safely and ends
+    /// in [`ErrorKind::AmbiguousOutcome`] naming the candidates.
     async fn submit<K: Kind>(
         &self,
         op: &str,
@@ -330,42 +353,149 @@ impl Client {
         let mut body = extra;
         body.insert("selection".into(), selection.to_json());
         let operation = format!("{}/{op}", K::AREA);
-        // Tells the caller where to look for the job that may have been created.
-        let locate = |e: Error| {
-            e.with_details(json!({
+        // The name seed 003 shows for records/bulk/delete (`bulk_delete_records`), extended
+        // to the other operations: an assumption, checked below.
+        let name = format!("bulk_{op}_{}", K::AREA);
+        let details = |candidates: &[JobReport]| {
+            json!({
                 "cc_cursor": cursor,
                 "operation": operation,
-                "job": format!("bulk_{op}_{}", K::AREA),
-            }))
+                "job": name,
+                "candidates": candidates
+                    .iter()
+                    .map(|r| json!({"token": r.token, "job": r.job, "status": r.status.as_str()}))
+                    .collect::<Vec<_>>(),
+            })
         };
+        let mut last = None;
+        for attempt in 1..=MAX_SUBMISSIONS {
+            let err = match self.post_once::<K>(op, &body).await {
+                Ok(token) => {
+                    tracing::info!(op, area = K::AREA, %token, cursor, "bulk job submitted");
+                    return Ok(JobHandle::new(token, cursor, operation));
+                }
+                Err(e) if e.kind() == ErrorKind::AmbiguousOutcome => e,
+                Err(e) => return Err(e),
+            };
+            tracing::warn!(
+                op,
+                area = K::AREA,
+                attempt,
+                "bulk request outcome unknown: {err}"
+            );
+            // Reading the feed is safe to repeat: a failed scan is tried again before the
+            // outcome is handed to the caller as unknown.
+            let mut scan = self.locate(cursor, &name).await;
+            for _ in 1..LOCATE_TRIES {
+                if scan.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(self.inner.settle / 3).await;
+                scan = self.locate(cursor, &name).await;
+            }
+            let found = match scan {
+                Ok(found) => found,
+                Err(feed) => {
+                    return Err(err.with_details(details(&[])).context(format!(
+                        "the sync feed could not be read to find the job ({feed})"
+                    )));
+                }
+            };
+            match found {
+                Located::Ours(report) => {
+                    self.inner.located.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(op, area = K::AREA, token = %report.token, "job found in the sync feed");
+                    return Ok(JobHandle::new(report.token, cursor, operation));
+                }
+                Located::Nothing => {
+                    if attempt < MAX_SUBMISSIONS {
+                        self.inner.resubmitted.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            op,
+                            area = K::AREA,
+                            "no job in the sync feed: submitting again"
+                        );
+                    }
+                    last = Some(err);
+                }
+                Located::Unclear(candidates) => {
+                    return Err(err.with_details(details(&candidates)).context(format!(
+                        "{} job(s) appeared in the sync feed and none can be told to be this \
+                         request's; check them before submitting again",
+                        candidates.len()
+                    )));
+                }
+            }
+        }
+        let err = last.unwrap_or_else(|| Error::new(ErrorKind::AmbiguousOutcome, "no reply"));
+        Err(err.with_details(details(&[])).context(format!(
+            "{MAX_SUBMISSIONS} submissions ended without a reply and no job appeared in the sync feed"
+        )))
+    }
+
+    /// One submission: the job token, or an error ([`ErrorKind::AmbiguousOutcome`] when the
+    /// request may have reached the server).
+    async fn post_once<K: Kind>(&self, op: &str, body: &Map<String, Value>) -> Result<String> {
         let reply = self
             .http()
             .request(Method::Post, self.bulk_path::<K>(op))
-            .json(&body)
+            .json(body)
             .send()
-            .await
-            .map_err(|e| {
-                if e.kind() == ErrorKind::AmbiguousOutcome {
-                    locate(e)
-                } else {
-                    e
-                }
-            })?;
+            .await?;
         // A success reply that cannot be read: the job exists, but its token is unknown.
         let (r, _): (JobTokenResult, Value) = envelope(&reply).map_err(|e| {
             if e.kind() == ErrorKind::Decode {
-                locate(
-                    e.with_kind(ErrorKind::AmbiguousOutcome)
-                        .with_retryable(false)
-                        .context("the bulk request was accepted, but its reply is unreadable"),
-                )
+                e.with_kind(ErrorKind::AmbiguousOutcome)
+                    .with_retryable(false)
+                    .context("the bulk request was accepted, but its reply is unreadable")
             } else {
                 e
             }
         })?;
-        tracing::info!(op, area = K::AREA, token = %r.token, cursor, "bulk job submitted");
-        Ok(JobHandle::new(r.token, cursor, operation))
+        Ok(r.token)
     }
+
+    /// Looks for the job of a submission with an unknown outcome in the feed after `cursor`:
+    /// at once, then three more times over the settle time while nothing shows up.
+    async fn locate(&self, cursor: u64, name: &str) -> Result<Located> {
+        const LOOKS: u32 = 4;
+        for look in 0..LOOKS {
+            if look > 0 {
+                tokio::time::sleep(self.inner.settle / (LOOKS - 1)).await;
+            }
+            let project = self.inner.project.as_str();
+            // Jobs of other projects cannot be ours (the request named this project).
+            let new: Vec<JobReport> = self
+                .jobs_since(cursor)
+                .await?
+                .into_iter()
+                .filter(|r| r.project_gid.as_deref().is_none_or(|p| p == project))
+                .collect();
+            match new.as_slice() {
+                [] => continue,
+                [one] if one.job == name => return Ok(Located::Ours(one.clone())),
+                _ => return Ok(Located::Unclear(new)),
+            }
+        }
+        Ok(Located::Nothing)
+    }
+}
+
+/// The most times one bulk mutation is submitted when the feed shows that earlier
+/// submissions never arrived.
+pub const MAX_SUBMISSIONS: u32 = 5;
+
+/// Scans of the feed (each with its own retries) before an unknown outcome is given up on.
+const LOCATE_TRIES: u32 = 3;
+
+/// What the feed says about a submission with an unknown outcome.
+enum Located {
+    /// Exactly one new job, with the expected name.
+    Ours(JobReport),
+    /// No new job in this project.
+    Nothing,
+    /// Jobs that cannot be attributed safely.
+    Unclear(Vec<JobReport>),
 }
 
 fn opt(map: &mut Map<String, Value>, key: &str, value: Option<&str>) {
@@ -430,6 +560,13 @@ impl RecordsApi<'_> {
     }
 
     /// `bulk/delete`: moves the selected records (and their subtrees) to the trash.
+    ///
+    /// Like every bulk mutation, it is never blindly re-sent. When its outcome is unknown, the
+    /// job is looked for in the sync feed after the cursor read before sending: exactly one new
+    /// job of this project named `bulk_delete_records` is taken as ours; an empty feed (after
+    /// [`ClientBuilder::settle_time`]) means the request never arrived, and it is sent again
+    /// (at most [`MAX_SUBMISSIONS`] times); anything else ends in
+    /// [`ErrorKind::AmbiguousOutcome`] with the candidate jobs in its details.
     pub async fn delete(&self, selection: &Selection<Records>) -> Result<JobHandle> {
         self.client.submit("delete", selection, Map::new()).await
     }

@@ -98,13 +98,14 @@ impl<K: Kind> BulkGet<K> {
         let inner = paginate(None::<Value>, move |cursor: Option<Value>| {
             let mut body = extra.clone();
             body.insert("selection".into(), selection.clone());
-            let mut page = Map::new();
-            page.insert("size".into(), json!(page_size));
+            // Flat, dotted top-level keys, as seed 003, the records/bulk/get reference and the
+            // SDK's paging loop (unicat.py `walk_record_query`) send them: a nested `page`
+            // object is ignored by the real service, which then serves page 1 forever.
+            body.insert("page.size".into(), json!(page_size));
             if let Some(c) = cursor {
-                // The cursor is opaque: echoed exactly as received.
-                page.insert("cursor".into(), c);
+                // The cursor is opaque: echoed exactly as received. Absent on the first call.
+                body.insert("page.cursor".into(), c);
             }
-            body.insert("page".into(), Value::Object(page));
             let request = client
                 .http()
                 .request(Method::Post, path.clone())
@@ -200,11 +201,9 @@ fn page_items<T: DeserializeOwned>(
                 .cloned()
                 .unwrap_or(Value::Null);
             let data = serde_json::from_value(raw).map_err(|e| {
+                // serde's explanation is the source; no Rust type path in the message.
                 Error::decode(
-                    format!(
-                        "item {gid} is not the expected {}",
-                        std::any::type_name::<T>()
-                    ),
+                    format!("the data of item {gid} is not in the shape asked for"),
                     e,
                 )
             })?;

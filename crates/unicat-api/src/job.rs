@@ -151,6 +151,31 @@ impl JobReport {
         })
     }
 
+    /// What the job's `info` reports as errors, if anything: `info.error` (documented for
+    /// rejected jobs; the SDK also refuses a `done` job carrying it) and, because `info` is
+    /// job-dependent and undocumented beyond that, any non-empty `errors`, `failed` or
+    /// `failures` entry too. A report with errors is never taken for a clean `done`.
+    pub fn errors(&self) -> Option<Value> {
+        let mut found = serde_json::Map::new();
+        for key in ERROR_KEYS {
+            if let Some(v) = self.info.get(key).filter(|v| reports_something(v)) {
+                found.insert((*key).to_owned(), v.clone());
+            }
+        }
+        (!found.is_empty()).then_some(Value::Object(found))
+    }
+
+    /// The items the job's `info` lists as not applied (`failed`, `failures` or `errors`
+    /// when they are lists), as given.
+    pub fn failed_items(&self) -> Vec<Value> {
+        ["failed", "failures", "errors"]
+            .iter()
+            .filter_map(|k| self.info.get(k).and_then(Value::as_array))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     fn progress(&self) -> Progress {
         let mut p = Progress::new().status(self.status.as_str());
         if let Some(t) = self.total {
@@ -160,6 +185,21 @@ impl JobReport {
             p = p.remaining(r);
         }
         p
+    }
+}
+
+/// The `info` keys read as error reports (see [`JobReport::errors`]).
+const ERROR_KEYS: &[&str] = &["error", "errors", "failed", "failures"];
+
+/// Whether an `info` value reports something (not null, false, 0 or empty).
+fn reports_something(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.trim().is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
     }
 }
 
@@ -415,12 +455,27 @@ impl Job for Tracked {
                 Progress::new().status("not yet in the feed"),
             ));
         };
-        Ok(match (&report.status, &report.error) {
+        let errors = report.errors();
+        Ok(match (&report.status, &errors) {
             (JobStatus::Rejected, _) | (JobStatus::Done, Some(_)) => {
+                let failed = report.failed_items();
                 let message = match &report.error {
                     Some(Value::String(s)) => s.clone(),
                     Some(other) => other.to_string(),
-                    None => "the job was rejected".to_owned(),
+                    None if report.status == JobStatus::Rejected => {
+                        "the job was rejected".to_owned()
+                    }
+                    None if !failed.is_empty() => format!(
+                        "the job finished, but {} of {} items were not applied",
+                        failed.len(),
+                        report
+                            .total
+                            .map_or_else(|| "its".to_owned(), |t| t.to_string())
+                    ),
+                    None => format!(
+                        "the job finished with errors: {}",
+                        errors.clone().unwrap_or_default()
+                    ),
                 };
                 JobState::Failed(
                     JobFailure::new(message)
@@ -428,6 +483,9 @@ impl Job for Tracked {
                         .details(json!({
                             "job": report.job,
                             "token": report.token,
+                            "status": report.status.as_str(),
+                            "total": report.total,
+                            "failed": failed,
                             "info": report.info,
                         })),
                 )
@@ -504,8 +562,10 @@ impl JobWait {
         self
     }
 
-    /// Waits for `done` (the final report), `rejected` ([`ErrorKind::JobFailed`] whose vendor
-    /// message is `info.error`, details holding the job's `info`), the deadline
+    /// Waits for `done` (the final report), `rejected` or `done` with errors in its `info`
+    /// ([`ErrorKind::JobFailed`] whose vendor message is `info.error` or a count of the items not
+    /// applied; details hold `job`, `token`, `status`, `total`, `failed` (the items `info` lists
+    /// as not applied) and the whole `info`), the deadline
     /// ([`ErrorKind::DeadlineExceeded`], also when the job never appears in the feed) or
     /// cancellation.
     ///

@@ -40,8 +40,56 @@
 //! Errors are [`bulk_common::Error`]s: a `success: false` reply carries `result.code` as
 //! [`Error::vendor_code`] (read it as an [`ApiCode`]; 1006 is a bulk selection error),
 //! `result.message` as [`Error::vendor_message`] and `result.info` as [`Error::details`].
-//! Bulk mutations are never re-sent after they may have reached the server
-//! ([`ErrorKind::AmbiguousOutcome`]); bulk get and the feed reads are retried.
+//! Bulk mutations are never blindly re-sent after they may have reached the server: their job
+//! is looked for in the sync feed, and only an empty feed lets them be sent again (see
+//! [`RecordsApi::delete`]); bulk get and the feed reads are retried.
+//!
+//! ## Every call this crate makes, and its source
+//!
+//! Sources: **seed 003** (`../shared/seeds/003_18abbd0c56901d52.txt`, sections named), the
+//! **reference** pages under `docs.unicat.app/api/reference/`, and the official Python **SDK**
+//! `unicat` 0.7.18 (file named). Every body and reply shape below is checked against the
+//! documented examples (`tests/fixtures/`), and the SDK itself runs against the simulator in
+//! `cargo xtask ci`.
+//!
+//! | Call | Auth | Body sent | Reply read | Source |
+//! |---|---|---|---|---|
+//! | `POST /api/p/{project}/auth` | none | `api_key` | the JWT in the reply's `Authorization` header (with or without `Bearer `); nothing from the body | reference `p/auth`; SDK `api.py` `connect`, `_call` |
+//! | `POST /sync/cursors` | `Bearer <JWT>` | `{}` | `result["cc.cursor"]` | reference `sync` ("fetch the latest cc and current cursors"); SDK `api.py` `prepare_for_job` |
+//! | `POST /api/p/{project}/{records,assets,schema}/bulk/get` | `Bearer <JWT>` | `selection`, `page.size`, `page.cursor` (absent on the first call, then echoed exactly), records also `language` / `languages` — flat dotted keys | `result.{records,assets,schema_items}`, `result["{list}.size"]`, `result["page.cursor"]` (null ends), `data.{records,assets,definitions,classes,fields}[gid]` | seed 003 "bulk get"; reference `p/records/bulk/get`, `p/assets/bulk/get`, `p/schema/bulk/get`; SDK `unicat.py` `walk_*_query` |
+//! | `POST /api/p/{project}/records/bulk/{delete,undelete,permanent_delete}`, `assets/bulk/{delete,undelete}`, `schema/bulk/{copy,commit,revert,save_as_new}` | `Bearer <JWT>` | `selection` | `result["job.token"]` | seed 003 "The selection parameter", "The response"; reference per-endpoint pages |
+//! | `POST …/records/bulk/duplicate` | `Bearer <JWT>` | `selection`, `ordering`? | `result["job.token"]` | reference `p/records/bulk/duplicate` |
+//! | `POST …/records/bulk/{link,shallow_copy}` | `Bearer <JWT>` | `selection`, `parent`, `before_record`?, `ordering`? | `result["job.token"]` | reference `p/records/bulk/link`, `…/shallow_copy` |
+//! | `POST …/assets/bulk/move` | `Bearer <JWT>` | `selection`, `parent` | `result["job.token"]` | reference `p/assets/bulk/move` |
+//! | `POST /sync/get` | `Bearer <JWT>` | `cc_cursor` | `result.sync[]`: `type`, `cursor`, `data_type`, `data_key`, and for `type: cc`, `data_type: jobs`: `data.{job, status, info, project_gid}`; `result.warning` (more pending) | seed 003 (job report); reference `sync`; SDK `api.py` `_new_job_sync_events`, `track_job`, `sync` |
+//! | any reply | — | — | a new JWT in `Authorization` is adopted; `success: false` → `result.{code, message, info}` | reference `p/auth` ("auto-refresh"), `errors`; SDK `api.py` `_call` |
+//!
+//! Where the sources are silent, what is assumed, and how a wrong assumption stays safe:
+//!
+//! - **Job names.** Seed 003 shows one job name, `bulk_delete_records` for a records bulk delete.
+//!   The client assumes `bulk_{op}_{area}` for every operation, and uses the name only to find the
+//!   job of a submission whose outcome is unknown: it takes a job as its own only when it is the
+//!   one new job of the project in the feed since the cursor read before sending, with that name.
+//!   A job under another name, or several jobs, end in `AmbiguousOutcome` listing the candidates
+//!   (never a guess); the simulator's `JobNames::Varied` and `foreign_jobs` switches test both.
+//! - **A job that never shows up.** After an unknown outcome, an empty feed for the settle time
+//!   (default: the request timeout) is taken as "never arrived" and the request is sent again, at
+//!   most [`MAX_SUBMISSIONS`] times in all. If the server published a job later than that, two jobs
+//!   would run; for delete/undelete the second one finds its items already done and reports them
+//!   as failed — a false failure, never a false success.
+//! - **Errors in `info`.** Only `info.error` is documented (rejected jobs; the SDK also refuses a
+//!   `done` job carrying it). `info` is "job-dependent", so `error`, `errors`, `failed` and
+//!   `failures` are all read as errors when not empty: such a job is never reported `done`
+//!   ([`ErrorKind::JobFailed`], with the listed items in the details).
+//! - **Terminal states.** `done` and `rejected` are documented; any other status is waited on until
+//!   the deadline (a typed [`ErrorKind::DeadlineExceeded`], never a success).
+//! - **Feed order and progress.** Reports are kept per job by their `cursor`, so a reply listing
+//!   items in another order does not roll a job back; `info.total` / `info.remaining` are optional.
+//! - **The cursor.** "A tuple with selection index and some additional cursor value": treated as
+//!   opaque JSON, echoed exactly, and only `null` (or absence) ends the stream — short or empty
+//!   pages do not (reference `p/assets/bulk/get` note on invalid gids).
+//! - **Rate limits.** A per-member `rate_limit_per_second` exists (reference `init`), its error is
+//!   undocumented: 429 and 5xx are retried for reads (with `Retry-After`), never for mutations.
 
 mod auth;
 mod client;
@@ -60,8 +108,8 @@ pub use bulk_common::{
     RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{
-    AssetsApi, Client, ClientBuilder, ClientStats, DEFAULT_BASE_URL, Placement, RecordsApi,
-    SchemaApi,
+    AssetsApi, Client, ClientBuilder, ClientStats, DEFAULT_BASE_URL, MAX_SUBMISSIONS, Placement,
+    RecordsApi, SchemaApi,
 };
 pub use get::{BulkGet, DEFAULT_PAGE_SIZE, Item, ItemStream, MAX_PAGE_SIZE};
 pub use job::{JobHandle, JobReport, JobStatus, JobWait};

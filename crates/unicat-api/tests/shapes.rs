@@ -38,6 +38,8 @@ fn client(server: &MockServer) -> Client {
                 .max_delay(Duration::ZERO)
                 .deadline(Some(Duration::from_secs(5))),
         )
+        // Real time here: the feed is looked at again after an unknown outcome without delay.
+        .settle_time(Duration::from_millis(30))
         .build()
         .unwrap()
 }
@@ -281,6 +283,8 @@ async fn a_mutation_is_never_resent_but_a_bulk_get_is_retried() -> TestResult {
 
     let client = client(&server);
     let sel = RecordSelection::new().gid("r-1");
+    // The feed cannot be read here (no /sync/get), so nothing proves the delete never
+    // arrived: it stays unknown and is not sent again.
     let err = client.records().delete(&sel).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AmbiguousOutcome);
     assert_eq!(delete.calls_async().await, 1);
@@ -308,7 +312,7 @@ async fn bulk_get_echoes_the_opaque_cursor_and_stops_only_on_null() -> TestResul
             when.method(POST)
                 .path(format!("/api/p/{PROJECT}/records/bulk/get"))
                 .header("authorization", "Bearer jwt-1")
-                .json_body(json!({"selection": selection, "language": "nl", "page": {"size": 2}}));
+                .json_body(json!({"selection": selection, "language": "nl", "page.size": 2}));
             then.status(200).json_body(json!({
                 "success": true,
                 "result": {"records": ["r-a"], "records.size": 3, "page.cursor": cursor},
@@ -321,7 +325,7 @@ async fn bulk_get_echoes_the_opaque_cursor_and_stops_only_on_null() -> TestResul
             when.method(POST)
                 .path(format!("/api/p/{PROJECT}/records/bulk/get"))
                 .json_body(json!({"selection": selection, "language": "nl",
-                                  "page": {"size": 2, "cursor": cursor}}));
+                                  "page.size": 2, "page.cursor": cursor}));
             then.status(200).json_body(json!({
                 "success": true,
                 "result": {"records": ["r-b", "r-c"], "records.size": 3, "page.cursor": null},
@@ -355,7 +359,7 @@ async fn schema_get_decodes_typed_items() -> TestResult {
         .mock_async(|when, then| {
             when.method(POST)
                 .path(format!("/api/p/{PROJECT}/schema/bulk/get"))
-                .json_body(json!({"selection": ["d-1", "f-1"], "page": {"size": 100}}));
+                .json_body(json!({"selection": ["d-1", "f-1"], "page.size": 100}));
             then.status(200).json_body(json!({
                 "success": true,
                 "result": {"schema_items": [{"type": "definition", "item": "d-1"}, {"type": "field", "item": "f-1"}],

@@ -4,11 +4,34 @@
 //!
 //! | Route | Behaviour |
 //! |---|---|
-//! | `POST /api/p/{project}/auth` | `{"api_key"}` → 200 with the JWT in the `Authorization` header; 400 without a key, 403 for a wrong key or project; counter `auth.logins` |
-//! | `POST /api/p/{project}/{area}/bulk/get` | `{selection, page:{size, cursor?}}` → `result {records\|assets\|schema_items, "<list>.size", "page.cursor"}`, data in `data` |
+//! | `POST /api/p/{project}/auth` | `{"api_key", "omit_extended_definitions"?}` → 200 with the JWT in the `Authorization` header and the documented init data (`result {user, user_projects, project, project_members, last_backed_up, "cc.version", "cc.cursor", cursor}`, `data {"cc.users", "cc.projects", "cc.projects_members", "cc.languages"}`); 400 without a key, 403 for a wrong key or project; counter `auth.logins` |
+//! | `POST /api/p/{project}/{area}/bulk/get` | `{selection, "page.size"?, "page.cursor"?, language?, languages?}` (flat dotted keys) → `result {records\|assets\|schema_items, "<list>.size", "page.cursor"}`, data in `data` |
 //! | `POST /api/p/{project}/{area}/bulk/{op}` | evaluates the selection (1006 on a bad one), queues a job → `result {"job.token"}`; counter `jobs.created` |
-//! | `POST /sync/cursors` | `result {"cc.cursor", cursor}` |
-//! | `POST /sync/get` | `{cc_cursor}` → `result {sync: [items after the cursor]}` (at most `sync_page`, then `warning`) |
+//! | `POST /sync/cursors` | `{}` → `result {"cc.cursor", cursor}` |
+//! | `POST /sync/get` | `{cc_cursor, project?, cursor?}` → `result {sync: [items after the cursor]}` (at most `sync_page`, then `warning`) |
+//!
+//! Sources: seed 003 (bulk operations, the job report in the sync feed, cursor-paged bulk
+//! get), docs.unicat.app/api/reference (`p/auth`, `p/records/bulk/*`, `sync`, `errors`), and the
+//! official Python SDK `unicat` 0.7.18 (`api.py`: login, `prepare_for_job`, `track_job`,
+//! `handle_sync_data`; `unicat.py`: the `page.size`/`page.cursor` loop). The SDK runs against
+//! this simulator in `cargo xtask ci` (`tests/conformance/unicat_sdk.py`).
+//!
+//! # Strictness
+//!
+//! Every request body is checked against the documented parameters of its route: an unknown
+//! key (such as a nested `page` object instead of `page.size`), a value of the wrong type or a
+//! missing required parameter gets the documented `400 Bad request` error
+//! (`{"success": false, "result": {"code": 400, "message", "info": {"field"}}}`). A real server
+//! may well ignore an unknown key and carry on with its defaults; that is exactly how a
+//! misspelt or misplaced field goes unnoticed (the size ignored, the cursor never sent, page 1
+//! served forever), so the simulator refuses it instead.
+//!
+//! # Adversarial switches
+//!
+//! The docs leave some things open; [`UnicatConfig`] varies them so the clients cannot rely
+//! on one reading: the job name in the feed ([`JobNames`]), other clients' jobs of the same
+//! name interleaved with ours (`foreign_jobs`), the order of the items in a `/sync/get` reply
+//! (`shuffle_sync`), and job reports without progress counts (`bare_info`).
 //!
 //! Every route but the login needs `Authorization: Bearer <JWT>`; a missing, unknown or expired
 //! JWT is a 401 with `WWW-Authenticate` (counter `auth.refused`). After `rotate_every` requests
@@ -68,6 +91,27 @@ pub struct UnicatConfig {
     pub per_folder: usize,
     /// Seed of job tokens and JWTs.
     pub seed: u64,
+    /// How jobs are named in the feed (the docs show one example name only).
+    pub job_names: JobNames,
+    /// Jobs of other clients, with the same name and in the same project, published around
+    /// each of ours (each runs to `done` over the same time).
+    pub foreign_jobs: usize,
+    /// Shuffle the items of each `/sync/get` reply (each keeps its own cursor).
+    pub shuffle_sync: bool,
+    /// Publish job reports without `info.total` / `info.remaining` (the docs call `info`
+    /// job-dependent).
+    pub bare_info: bool,
+}
+
+/// How the simulator names jobs in the feed's `data.job`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JobNames {
+    /// `bulk_{op}_{area}`, as seed 003's `bulk_delete_records`.
+    #[default]
+    Documented,
+    /// Another spelling (`{area}.bulk.{op}`): a client must not rely on the name.
+    Varied,
 }
 
 impl Default for UnicatConfig {
@@ -85,6 +129,10 @@ impl Default for UnicatConfig {
             folders: 4,
             per_folder: 25,
             seed: 7,
+            job_names: JobNames::Documented,
+            foreign_jobs: 0,
+            shuffle_sync: false,
+            bare_info: false,
         }
     }
 }
@@ -160,6 +208,8 @@ struct SimJob {
     status: &'static str,
     reject: Option<String>,
     hidden: bool,
+    /// Another client's job (the `foreign_jobs` switch): reported, but it changes nothing.
+    foreign: bool,
     published_remaining: Option<usize>,
 }
 
@@ -296,6 +346,94 @@ fn fail(status: u16, code: i64, message: &str, info: Value) -> Response {
     resp
 }
 
+/// The documented `400 Bad request` for a body that does not match the route's parameters.
+fn bad_request(message: impl Into<String>, field: &str) -> Response {
+    fail(400, 400, &message.into(), json!({ "field": field }))
+}
+
+/// The type a body parameter must have.
+#[derive(Clone, Copy)]
+enum Ty {
+    Str,
+    Int,
+    Bool,
+    List,
+    StrList,
+    Any,
+}
+
+impl Ty {
+    fn check(self, v: &Value) -> bool {
+        match self {
+            Ty::Str => v.is_string(),
+            Ty::Int => v.is_u64(),
+            Ty::Bool => v.is_boolean(),
+            Ty::List => v.is_array(),
+            Ty::StrList => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            Ty::Any => true,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Ty::Str => "a string",
+            Ty::Int => "a non-negative integer",
+            Ty::Bool => "a boolean",
+            Ty::List => "a list",
+            Ty::StrList => "a list of strings",
+            Ty::Any => "any value",
+        }
+    }
+}
+
+/// One documented parameter: name, type, required.
+type Param = (&'static str, Ty, bool);
+
+/// Refuses unknown keys, wrong types and missing required parameters (see the module docs).
+fn check_params(body: &Map<String, Value>, params: &[Param]) -> Result<(), Response> {
+    for key in body.keys() {
+        if !params.iter().any(|(k, _, _)| k == key) {
+            return Err(bad_request(format!("unknown parameter {key}"), key));
+        }
+    }
+    for (key, ty, required) in params {
+        match body.get(*key) {
+            None if *required => {
+                return Err(bad_request(format!("{key} is required"), key));
+            }
+            Some(v) if !ty.check(v) => {
+                return Err(bad_request(format!("{key} must be {}", ty.name()), key));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The documented parameters of a bulk route.
+fn bulk_params(area: &str, op: &str) -> Vec<Param> {
+    let mut p: Vec<Param> = vec![("selection", Ty::List, true)];
+    match (area, op) {
+        (_, "get") => {
+            p.push(("page.size", Ty::Int, false));
+            p.push(("page.cursor", Ty::Any, false));
+            if area == "records" {
+                p.push(("language", Ty::Str, false));
+                p.push(("languages", Ty::StrList, false));
+            }
+        }
+        ("records", "duplicate") => p.push(("ordering", Ty::Str, false)),
+        ("records", "link" | "shallow_copy") => {
+            p.push(("parent", Ty::Str, true));
+            p.push(("before_record", Ty::Str, false));
+            p.push(("ordering", Ty::Str, false));
+        }
+        ("assets", "move") => p.push(("parent", Ty::Str, true)),
+        _ => {}
+    }
+    p
+}
+
 fn selection_error(message: impl Into<String>, info: Value) -> Response {
     fail(422, 1006, &message.into(), info)
 }
@@ -316,7 +454,7 @@ impl Unicat {
             feed: (1..=5)
                 .map(|c| {
                     json!({"type": "cc", "cursor": 1000 + c, "action": "UPDATE",
-                               "data_type": "users", "data_key": format!("u-{c}"), "data": {}})
+                               "data_type": "cc.users", "data_key": format!("u-{c}"), "data": {}})
                 })
                 .collect(),
             jobs: Vec::new(),
@@ -429,6 +567,17 @@ impl Unicat {
         }
     }
 
+    /// The tokens of the jobs clients created (not the `foreign_jobs` of the switch), in order.
+    pub fn job_tokens(&self) -> Vec<String> {
+        let inner = self.state.lock();
+        inner
+            .jobs
+            .iter()
+            .filter(|j| !j.foreign)
+            .map(|j| j.token.clone())
+            .collect()
+    }
+
     /// The last status published for a job token.
     pub fn job_status(&self, token: &str) -> Option<String> {
         let inner = self.state.lock();
@@ -521,6 +670,16 @@ async fn auth(State(st): Sel, Path(project): Path<String>, body: Bytes) -> Respo
         Ok(b) => b,
         Err(r) => return r,
     };
+    // The SDK also sends `omit_extended_definitions` (api.py `connect`).
+    if let Err(r) = check_params(
+        &body,
+        &[
+            ("api_key", Ty::Str, true),
+            ("omit_extended_definitions", Ty::Bool, false),
+        ],
+    ) {
+        return r;
+    }
     let Some(key) = body.get("api_key").and_then(Value::as_str) else {
         return fail(400, 400, "api_key is required", json!({"field": "api_key"}));
     };
@@ -545,16 +704,62 @@ async fn auth(State(st): Sel, Path(project): Path<String>, body: Bytes) -> Respo
         },
     );
     let cc = cc_cursor(&inner);
+    let inner_schema = inner.schema.clone();
     drop(inner);
-    let resp = ok(
-        json!({
-            "user": "u-api", "project": st.cfg.project, "cc.version": 1,
-            "cc.cursor": cc, "cursor": cc, "user_projects": [], "project_members": [],
-            "last_backed_up": null,
-        }),
-        json!({ "projects": { st.cfg.project.clone(): { "gid": st.cfg.project } } }),
-    );
+    let mut data = login_data(&st.cfg);
+    if let Value::Object(d) = &mut data {
+        // The project's initial data (p/auth: "initial data for the current project").
+        d.extend(schema_data(&inner_schema));
+    }
+    let resp = ok(login_result(&st.cfg, cc), data);
     with_jwt(resp, Some(jwt))
+}
+
+/// The API user's gid.
+const API_USER: &str = "u-api-0000";
+/// The project owner's gid.
+const OWNER: &str = "u-owner-0000";
+
+/// `result` of the login reply, shaped as docs.unicat.app/api/reference/p/auth shows it.
+fn login_result(cfg: &UnicatConfig, cc: u64) -> Value {
+    json!({
+        "user": API_USER,
+        "user_projects": { cfg.project.clone(): ["member"] },
+        "project": cfg.project,
+        "project_members": [OWNER, API_USER],
+        "last_backed_up": 1_767_000_000.5,
+        // A version string: the SDK compares it with "2026.09.001" (utils.py `Features`).
+        "cc.version": "2026.01.001",
+        "cc.cursor": cc,
+        "cursor": cc,
+    })
+}
+
+/// `data` of the login reply: the `cc.`-prefixed side-stores the SDK reads (api.py keeps one
+/// dict per key and raises `KeyError` on any other key).
+fn login_data(cfg: &UnicatConfig) -> Value {
+    let member = |user: &str, roles: &[&str]| {
+        json!({
+            "project_gid": cfg.project, "user_gid": user, "status": "active", "roles": roles,
+            "options": {"notifications": {"email": null, "events": ["all"],
+                        "frequency": "immediate"}, "rate_limit_per_second": null},
+        })
+    };
+    json!({
+        "cc.users": {
+            API_USER: {"gid": API_USER, "username": "api-user", "name": "API user",
+                       "avatar": null, "status": "active",
+                       "options": {"language": "en", "timezone": "Europe/Amsterdam"}},
+            OWNER: {"gid": OWNER, "username": "owner", "name": "Owner", "avatar": null,
+                    "status": "active", "options": {}},
+        },
+        "cc.projects": {
+            cfg.project.clone(): {"gid": cfg.project, "name": "Simulated catalogue",
+                                  "icon": null, "owner": OWNER, "status": "active"},
+        },
+        "cc.projects_members": [member(OWNER, &["owner"]), member(API_USER, &["member"])],
+        "cc.languages": {"en": "English", "nl": "Dutch"},
+    })
 }
 
 fn cc_cursor(inner: &Inner) -> u64 {
@@ -580,7 +785,11 @@ fn publish_job(st: &St, inner: &mut Inner, idx: usize, action: &str) {
         return;
     }
     let total = job.targets.len();
-    let mut info = json!({ "total": total, "remaining": total - job.processed });
+    let mut info = if st.cfg.bare_info {
+        json!({})
+    } else {
+        json!({ "total": total, "remaining": total - job.processed })
+    };
     if let Some(reason) = &job.reject
         && job.status == "rejected"
     {
@@ -632,7 +841,7 @@ fn tick(st: &St, inner: &mut Inner) {
                 job.targets[job.processed].clone(),
                 job.param.clone(),
             );
-            if !apply(inner, &area, &op, &gid, param.as_deref()) {
+            if !inner.jobs[idx].foreign && !apply(inner, &area, &op, &gid, param.as_deref()) {
                 inner.jobs[idx].failed.push(gid);
             }
             inner.jobs[idx].processed += 1;
@@ -640,7 +849,9 @@ fn tick(st: &St, inner: &mut Inner) {
         let job = &mut inner.jobs[idx];
         if job.processed == total {
             job.status = "done";
-            st.ctx.counters.incr("jobs.done");
+            if !job.foreign {
+                st.ctx.counters.incr("jobs.done");
+            }
             publish_job(st, inner, idx, "UPDATE");
         } else if job.published_remaining != Some(total - job.processed) {
             job.status = "processing";
@@ -724,11 +935,15 @@ fn apply(inner: &mut Inner, area: &str, op: &str, gid: &str, param: Option<&str>
     true
 }
 
-async fn cursors(State(st): Sel, headers: HeaderMap) -> Response {
+async fn cursors(State(st): Sel, headers: HeaderMap, body: Bytes) -> Response {
     let jwt = match authorize(&st, &headers) {
         Ok(j) => j,
         Err(r) => return r,
     };
+    // The SDK (`prepare_for_job`) and the client send `{}`.
+    if let Err(r) = parse_body(&body).and_then(|b| check_params(&b, &[])) {
+        return with_jwt(r, jwt);
+    }
     let mut inner = st.lock();
     tick(&st, &mut inner);
     let cc = cc_cursor(&inner);
@@ -745,6 +960,17 @@ async fn sync_get(State(st): Sel, headers: HeaderMap, body: Bytes) -> Response {
         Ok(b) => b,
         Err(r) => return with_jwt(r, jwt),
     };
+    // `cc_cursor` alone (the SDK's job tracker), or with the project cursor (its `sync`).
+    if let Err(r) = check_params(
+        &body,
+        &[
+            ("cc_cursor", Ty::Int, true),
+            ("project", Ty::Str, false),
+            ("cursor", Ty::Int, false),
+        ],
+    ) {
+        return with_jwt(r, jwt);
+    }
     let Some(from) = body.get("cc_cursor").and_then(Value::as_u64) else {
         return with_jwt(
             fail(
@@ -765,7 +991,11 @@ async fn sync_get(State(st): Sel, headers: HeaderMap, body: Bytes) -> Response {
         .filter(|i| i["cursor"].as_u64().is_some_and(|c| c > from))
         .collect();
     let more = after.len() > st.cfg.sync_page;
-    let items: Vec<Value> = after.into_iter().take(st.cfg.sync_page).cloned().collect();
+    let mut items: Vec<Value> = after.into_iter().take(st.cfg.sync_page).cloned().collect();
+    if st.cfg.shuffle_sync {
+        use rand::seq::SliceRandom;
+        items.shuffle(&mut inner.rng);
+    }
     let mut result = json!({ "sync": items });
     if more {
         result["warning"] = json!("more sync items pending");
@@ -899,6 +1129,18 @@ fn evaluate(inner: &Inner, want: &Want, selection: Option<&Value>) -> Result<Vec
                 found.push(hit.then(|| g.clone()));
             }
             Value::Object(m) if m.contains_key("children") => {
+                // channel and ordering apply to records only (bulk/get reference pages).
+                let allowed: &[&str] = if want.area == "records" {
+                    &["children", "exclude", "channel", "ordering"]
+                } else {
+                    &["children", "exclude"]
+                };
+                if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+                    return Err(bad_request(
+                        format!("unknown key {k} in selection entry {idx}"),
+                        "selection",
+                    ));
+                }
                 if schema {
                     return Err(selection_error(
                         "schema selections cannot use children",
@@ -932,6 +1174,24 @@ fn evaluate(inner: &Inner, want: &Want, selection: Option<&Value>) -> Result<Vec
                 }
             }
             Value::Object(m) if m.contains_key("search") => {
+                if let Some(k) = m
+                    .keys()
+                    .find(|k| !["search", "exclude"].contains(&k.as_str()))
+                {
+                    return Err(bad_request(
+                        format!("unknown key {k} in selection entry {idx}"),
+                        "selection",
+                    ));
+                }
+                if let Some(k) = m["search"].as_object().and_then(|o| {
+                    o.keys()
+                        .find(|k| !["language", "q", "filter"].contains(&k.as_str()))
+                }) {
+                    return Err(bad_request(
+                        format!("unknown key {k} in the search of selection entry {idx}"),
+                        "selection",
+                    ));
+                }
                 let exclude = exclude_list(m, idx)?;
                 let Some(search) = m["search"].as_object() else {
                     return Err(selection_error(
@@ -1025,6 +1285,9 @@ fn bulk_inner(st: &Arc<St>, project: &str, area: &str, op: &str, body: &Bytes) -
         Ok(b) => b,
         Err(r) => return r,
     };
+    if let Err(r) = check_params(&body, &bulk_params(area, op)) {
+        return r;
+    }
     let mut inner = st.lock();
     tick(st, &mut inner);
     let want = Want {
@@ -1057,9 +1320,37 @@ fn bulk_inner(st: &Arc<St>, project: &str, area: &str, op: &str, body: &Bytes) -
         ));
     }
     let hidden = std::mem::take(&mut inner.hide_next);
+    let name = match st.cfg.job_names {
+        JobNames::Documented => format!("bulk_{op}_{area}"),
+        JobNames::Varied => format!("{area}.bulk.{op}"),
+    };
+    let foreign = |inner: &mut Inner, n: usize| SimJob {
+        token: inner.uuid(),
+        name: name.clone(),
+        area: area.to_owned(),
+        op: op.to_owned(),
+        targets: (0..n).map(|i| format!("r-foreign-{i}")).collect(),
+        param: None,
+        created: Instant::now(),
+        processed: 0,
+        failed: Vec::new(),
+        status: "queued",
+        reject: None,
+        hidden: false,
+        foreign: true,
+        published_remaining: None,
+    };
+    // Other clients' jobs of the same name, half before ours and half after.
+    let n = targets.len();
+    for _ in 0..st.cfg.foreign_jobs / 2 {
+        let job = foreign(&mut inner, n);
+        inner.jobs.push(job);
+        let idx = inner.jobs.len() - 1;
+        publish_job(st, &mut inner, idx, "INSERT");
+    }
     inner.jobs.push(SimJob {
         token: token.clone(),
-        name: format!("bulk_{op}_{area}"),
+        name: name.clone(),
         area: area.to_owned(),
         op: op.to_owned(),
         targets,
@@ -1070,23 +1361,101 @@ fn bulk_inner(st: &Arc<St>, project: &str, area: &str, op: &str, body: &Bytes) -
         status: "queued",
         reject,
         hidden,
+        foreign: false,
         published_remaining: None,
     });
     st.ctx.counters.incr("jobs.created");
     let idx = inner.jobs.len() - 1;
     publish_job(st, &mut inner, idx, "INSERT");
+    for _ in st.cfg.foreign_jobs / 2..st.cfg.foreign_jobs {
+        let job = foreign(&mut inner, n);
+        inner.jobs.push(job);
+        let idx = inner.jobs.len() - 1;
+        publish_job(st, &mut inner, idx, "INSERT");
+    }
     for n in 0..st.cfg.noise_per_job {
-        let item = json!({"type": "cc", "action": "UPDATE", "data_type": "users",
-                          "data_key": format!("u-noise-{n}"), "data": {"seen": true}});
+        // Another user's activity: `cc.users`, a data type the SDK keeps (api.py
+        // `handle_sync_data` indexes its stores by `data_type`).
+        let item = json!({"type": "cc", "action": "UPDATE", "data_type": "cc.users",
+                          "data_key": format!("u-noise-{n}"), "data": {}});
         publish(st, &mut inner, item);
     }
     ok(json!({ "job.token": token }), json!({}))
 }
 
+/// The fields each definition has (by field gid); a record carries a value for each.
+fn definition_fields(definition: &str) -> &'static [&'static str] {
+    match definition {
+        "d-article" => &["f-title", "f-sku"],
+        "d-spec" => &["f-title", "f-price"],
+        _ => &["f-title"],
+    }
+}
+
+/// A schema item as the side-store holds it. Definitions and fields carry the keys the SDK
+/// reads when it builds a record (`UnicatDefinition.all_fields`, `UnicatField.name`).
+fn schema_json(s: &SchemaItem) -> Value {
+    let mut v = json!({
+        "gid": s.gid, "name": s.name, "label": {"en": s.name}, "original": null,
+        "is_new": false, "is_working_copy": !s.committed, "is_committed": s.committed,
+        "is_extended": false, "metadata": {},
+    });
+    match s.ty {
+        "definition" => {
+            v["is_base"] = json!(false);
+            v["classes"] = json!([]);
+            v["fields"] = json!(definition_fields(&s.gid));
+            v["titlefield"] = json!("f-title");
+            v["fieldlists"] = json!({});
+            v["layout"] = Value::Null;
+            v["childdefinitions"] = json!([]);
+        }
+        "class" => v["fields"] = json!([]),
+        _ => v["type"] = json!("text"),
+    }
+    v
+}
+
+/// The `definitions`, `classes` and `fields` side-stores of the whole schema.
+fn schema_data(schema: &[SchemaItem]) -> Map<String, Value> {
+    let mut data = Map::new();
+    for (ty, store) in [
+        ("definition", "definitions"),
+        ("class", "classes"),
+        ("field", "fields"),
+    ] {
+        let items: Map<String, Value> = schema
+            .iter()
+            .filter(|s| s.ty == ty)
+            .map(|s| (s.gid.clone(), schema_json(s)))
+            .collect();
+        data.insert(store.into(), Value::Object(items));
+    }
+    data
+}
+
+/// A record (or asset) as the side-store holds it: the keys the SDK's `UnicatRecord` reads
+/// (`definition`, `fields` per language with a value for every field of the definition,
+/// `status`, ...), plus the simulator's own short forms (`title`, `is_deleted`, `classes`).
 fn rec_json(r: &Rec) -> Value {
+    let values: Map<String, Value> = definition_fields(&r.definition)
+        .iter()
+        .map(|f| {
+            let value = match *f {
+                "f-title" => json!(r.title),
+                "f-sku" => json!(format!("SKU-{}", r.gid)),
+                _ => Value::Null,
+            };
+            (f[2..].to_owned(), value)
+        })
+        .collect();
     json!({
-        "gid": r.gid, "parent": r.parent, "definition": r.definition, "classes": r.classes,
-        "channels": r.channels, "title": r.title, "is_deleted": r.deleted,
+        "gid": r.gid, "canonical": r.gid, "parent": r.parent, "backlinks": [], "is_link": false,
+        "status": if r.deleted { "deleted" } else { "published" },
+        "definition": r.definition, "classes": r.classes, "channels": r.channels,
+        "orderings": [], "childcount": 0, "title": r.title, "is_deleted": r.deleted,
+        "fields": {"en": values},
+        "created_on": 1_767_000_000.0, "updated_on": 1_767_000_000.0,
     })
 }
 
@@ -1097,27 +1466,24 @@ fn bulk_get(
     body: &Map<String, Value>,
     slots: &[Slot],
 ) -> Response {
-    let page = body.get("page").and_then(Value::as_object);
-    let size = page
-        .and_then(|p| p.get("size"))
+    // Flat dotted keys (seed 003, the bulk/get reference, the SDK's paging loop).
+    let size = body
+        .get("page.size")
         .and_then(Value::as_u64)
         .unwrap_or(100)
         .clamp(1, 1000) as usize;
-    let start = match page.and_then(|p| p.get("cursor")) {
+    // "A cursor value is a tuple with selection index and some additional cursor value"
+    // (seed 003); here `[0, <next slot>]`, echoed back as given.
+    let start = match body.get("page.cursor") {
         None | Some(Value::Null) => 0,
-        Some(c) => match (
-            c.get("i").and_then(Value::as_u64),
-            c.get("v").and_then(Value::as_u64),
-        ) {
-            (Some(i), Some(1)) => i as usize,
-            _ => {
-                return fail(
-                    400,
-                    400,
-                    "invalid page.cursor",
-                    json!({"field": "page.cursor"}),
-                );
+        Some(c) => match c.as_array().map(Vec::as_slice) {
+            Some([Value::Number(i), Value::Number(n)])
+                if i.as_u64() == Some(0)
+                    && n.as_u64().is_some_and(|n| n as usize <= slots.len()) =>
+            {
+                n.as_u64().unwrap_or_default() as usize
             }
+            _ => return bad_request("invalid page.cursor", "page.cursor"),
         },
     };
     let end = (start + size).min(slots.len());
@@ -1128,7 +1494,7 @@ fn bulk_get(
         .flatten()
         .collect();
     let next = if end < slots.len() {
-        json!({"i": end, "v": 1})
+        json!([0, end])
     } else {
         Value::Null
     };
@@ -1148,10 +1514,10 @@ fn bulk_get(
                     "class" => "classes",
                     _ => "fields",
                 };
-                stores.entry(store).or_default().insert(
-                    s.gid.clone(),
-                    json!({"gid": s.gid, "name": s.name, "is_committed": s.committed}),
-                );
+                stores
+                    .entry(store)
+                    .or_default()
+                    .insert(s.gid.clone(), schema_json(s));
             }
         }
         result.insert("schema_items".into(), json!(entries));
@@ -1168,7 +1534,12 @@ fn bulk_get(
         let mut store = Map::new();
         for g in &chosen {
             if let Some(r) = list.iter().find(|r| &&r.gid == g) {
-                store.insert(r.gid.clone(), rec_json(r));
+                let mut item = rec_json(r);
+                if area == "assets" {
+                    // The SDK indexes assets by `pathname` (api.py `_json_response`).
+                    item["pathname"] = json!(format!("/{}", r.title));
+                }
+                store.insert(r.gid.clone(), item);
             }
         }
         result.insert(area.into(), json!(chosen));
@@ -1177,4 +1548,114 @@ fn bulk_get(
     }
     result.insert("page.cursor".into(), next);
     ok(Value::Object(result), Value::Object(data))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    async fn post(url: String, jwt: Option<&str>, body: Value) -> (u16, Option<String>, Value) {
+        // reqwest is built without its `json` feature here.
+        let mut req = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(j) = jwt {
+            req = req.header("Authorization", format!("Bearer {j}"));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let jwt = resp
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = resp.bytes().await.unwrap();
+        (status, jwt, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn bodies_are_checked_against_the_documented_parameters() {
+        let cfg = UnicatConfig::default();
+        let (sim, _) = start(SimBuilder::new("unicat"), cfg.clone()).await.unwrap();
+        let base = sim.base_url();
+        let p = &cfg.project;
+
+        // The login reply is shaped as the API's: cc.-prefixed side-stores, a version string.
+        let (status, _, body) = post(
+            format!("{base}/api/p/{p}/auth"),
+            None,
+            json!({"api_key": cfg.api_key, "typo": 1}),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["result"]["info"]["field"]),
+            (400, &json!("typo"))
+        );
+        let (status, jwt, body) = post(
+            format!("{base}/api/p/{p}/auth"),
+            None,
+            json!({"api_key": cfg.api_key, "omit_extended_definitions": false}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let jwt = jwt.unwrap();
+        assert!(body["data"]["cc.projects"][p].is_object());
+        assert!(body["data"]["cc.users"].is_object());
+        assert!(body["data"]["cc.projects_members"].is_array());
+        assert!(body["result"]["cc.version"].is_string());
+        assert!(body["data"].get("projects").is_none());
+
+        let get = format!("{base}/api/p/{p}/records/bulk/get");
+        let refused = [
+            // A nested page object: a real server may ignore it; the simulator refuses it.
+            (json!({"selection": ["r-f1"], "page": {"size": 2}}), "page"),
+            (
+                json!({"selection": ["r-f1"], "page.size": "2"}),
+                "page.size",
+            ),
+            (json!({"page.size": 2}), "selection"),
+            (
+                json!({"selection": [{"children": "r-f1", "chanel": "web"}]}),
+                "selection",
+            ),
+            (
+                json!({"selection": [{"search": {"q": "x", "lang": "nl"}}]}),
+                "selection",
+            ),
+        ];
+        for (body, field) in refused {
+            let (status, _, reply) = post(get.clone(), Some(&jwt), body.clone()).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(reply["success"], false);
+            assert_eq!(reply["result"]["code"], 400);
+            assert_eq!(reply["result"]["info"]["field"], field, "{body}");
+        }
+        let (status, _, reply) = post(
+            get,
+            Some(&jwt),
+            json!({"selection": [{"children": "r-f1"}], "page.size": 2}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(reply["result"]["records"].as_array().unwrap().len(), 2);
+        assert_eq!(reply["result"]["page.cursor"], json!([0, 2]));
+
+        let (status, _, _) = post(
+            format!("{base}/api/p/{p}/records/bulk/delete"),
+            Some(&jwt),
+            json!({"selection": ["r-f1-001"], "page.size": 2}),
+        )
+        .await;
+        assert_eq!(status, 400, "bulk/delete takes no page.size");
+        let (status, _, _) = post(format!("{base}/sync/get"), Some(&jwt), json!({})).await;
+        assert_eq!(status, 400, "cc_cursor is required");
+        let (status, _, _) =
+            post(format!("{base}/sync/cursors"), Some(&jwt), json!({"x": 1})).await;
+        assert_eq!(status, 400);
+        sim.shutdown().await;
+    }
 }
