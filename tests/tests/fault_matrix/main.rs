@@ -67,18 +67,15 @@ fn slow() -> Fault {
 
 /// Seeded runs per vendor under the mixed fault rate; at least 95 % must end with correct data
 /// and no unknown item, and none with a wrong success.
-#[allow(dead_code)] // Used by the vendors' mixed cells as they land.
 const MIXED_RUNS: u64 = 20;
 
 /// The chance of each fault kind on every request in the mixed cells: about 10 % each, as in
 /// the outside check that found the gaps (429, 500, 503, resets before and after the handler,
 /// slow replies, malformed 200 replies, truncated bodies).
-#[allow(dead_code)]
 const MIXED_RATE: f64 = 0.10;
 
 /// Every fault kind at once, each with probability `rate` on every request, drawn from the
 /// simulator's seeded generator (set the seed with `SimBuilder::seed`).
-#[allow(dead_code)]
 fn mixed_faults(rate: f64) -> Vec<FaultRule> {
     [
         throttled(),

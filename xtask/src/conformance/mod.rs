@@ -25,7 +25,6 @@ pub(crate) struct Venv {
 impl Venv {
     /// Runs `tests/conformance/<script>` with this venv's Python and the given environment;
     /// a non-zero exit fails the step.
-    #[allow(dead_code)] // Called by the vendor modules as their scripts land.
     pub(crate) fn run(&self, script: &str, env: &[(&str, String)]) -> DynResult {
         let path = root().join("tests/conformance").join(script);
         println!("  -> {script}");
