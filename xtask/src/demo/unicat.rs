@@ -141,10 +141,11 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         .delete(&RecordSelection::new().gid("r-f4-001"))
         .await?;
     let report = client.wait(&job).run().await?;
+    let created = sim.counters().get("jobs.created");
     println!(
-        "  found in the sync feed ({} found this way, {} job(s) created in all): {} {}",
+        "  found in the sync feed ({} found this way, {created} {} created in all): {} {}",
         client.stats().located,
-        sim.counters().get("jobs.created"),
+        if created == 1 { "job" } else { "jobs" },
         report.token,
         report.status.as_str()
     );
