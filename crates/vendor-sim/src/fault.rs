@@ -293,11 +293,7 @@ pub(crate) async fn fault_layer(
             .into_response(),
         Fault::TruncatedBody => {
             handled(&ctx);
-            let resp = next.run(request).await;
-            let (mut parts, body) = resp.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
+            let (mut parts, bytes) = buffered(next.run(request).await).await;
             let half = bytes.slice(..bytes.len() / 2);
             // Announce the full length, so the client can tell the body was cut short.
             parts
@@ -314,11 +310,7 @@ pub(crate) async fn fault_layer(
         }
         Fault::CutBody => {
             handled(&ctx);
-            let resp = next.run(request).await;
-            let (mut parts, body) = resp.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
+            let (mut parts, bytes) = buffered(next.run(request).await).await;
             let half = bytes.slice(..bytes.len() / 2);
             parts
                 .headers
@@ -338,4 +330,13 @@ async fn reset(kill: Option<ConnectionKill>) -> Response {
         }
         None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+/// A reply's head and its whole body (empty if the handler's body fails).
+async fn buffered(resp: Response) -> (axum::http::response::Parts, Bytes) {
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    (parts, bytes)
 }
