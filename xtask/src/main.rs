@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         // The benchmarks' child process (peak memory is measured per process).
         Some("__zoho-consume") => bench::zoho::consume(&args[1..]),
+        Some("__chakra-bare") => bench::chakra::bare(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
