@@ -19,7 +19,8 @@
 //! - **Zoho**: a 1,000,000-row export through 5 chained jobs of 200,000 rows with the
 //!   simulator's job time set to 20 s, in virtual time (Tokio's paused clock; downloads take no
 //!   virtual time): wall time ÷ the sum of the job times, for the client's default polling beside
-//!   the seed's fixed schedule (first look after 120 s, then every 60 s).
+//!   the seed's fixed schedule (first look after 120 s, then every 60 s, through the client's
+//!   step functions).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -319,20 +320,8 @@ fn zoho_rows() -> DynResult<Vec<Row>> {
         let (sim, _) = vendor_sim::zoho::start(SimBuilder::new("zoho-limits"), cfg.clone()).await?;
         let ideal = (JOB_TIME * JOBS).as_secs_f64();
         let mut rows = Vec::new();
-        for (name, policy) in [
-            ("zoho_default_polling", None),
-            (
-                "zoho_seed_schedule",
-                Some(
-                    bulk_common::poll::PollPolicy::default()
-                        .first_delay(Duration::from_secs(120))
-                        .min_delay(Duration::from_secs(60))
-                        .max_delay(Duration::from_secs(60))
-                        .deadline(None),
-                ),
-            ),
-        ] {
-            let mut builder = zoho_bulk::Client::builder()
+        for name in ["zoho_default_polling", "zoho_seed_schedule"] {
+            let client = zoho_bulk::Client::builder()
                 .creator_url(sim.base_url())
                 .accounts_url(sim.base_url())
                 .owner(cfg.owner.clone())
@@ -341,24 +330,18 @@ fn zoho_rows() -> DynResult<Vec<Row>> {
                     cfg.client_id.clone(),
                     SecretString::from(cfg.client_secret.clone()),
                     SecretString::from(cfg.refresh_token.clone()),
-                );
-            if let Some(policy) = policy {
-                builder = builder.poll_policy(policy);
-            }
-            let client = builder.build()?;
+                )
+                .build()?;
             let started = tokio::time::Instant::now();
-            let n = futures::TryStreamExt::try_fold(
-                client.export(
+            let n = if name == "zoho_seed_schedule" {
+                seed_schedule(&client).await?
+            } else {
+                count(client.export(
                     "Rows1M",
                     zoho_bulk::ReadQuery::new().max_records(zoho_bulk::MaxRecords::MAX),
-                ),
-                0u64,
-                |n, row| async move {
-                    std::hint::black_box(row);
-                    Ok(n + 1)
-                },
-            )
-            .await?;
+                ))
+                .await?
+            };
             if n != ZOHO_ROWS {
                 return Err(format!("{name}: {n} rows of {ZOHO_ROWS}").into());
             }
@@ -372,4 +355,42 @@ fn zoho_rows() -> DynResult<Vec<Row>> {
         sim.shutdown().await;
         Ok(rows)
     })
+}
+
+async fn count<S>(rows: S) -> DynResult<u64>
+where
+    S: futures::TryStream<Error = zoho_bulk::Error>,
+{
+    Ok(
+        futures::TryStreamExt::try_fold(rows, 0u64, |n, row| async move {
+            std::hint::black_box(row);
+            Ok(n + 1)
+        })
+        .await?,
+    )
+}
+
+/// The seed script's schedule: look 120 s after creating a job, then every 60 s; download when
+/// it is done, then create the next job of the chain.
+async fn seed_schedule(client: &zoho_bulk::Client) -> DynResult<u64> {
+    let query = zoho_bulk::ReadQuery::new().max_records(zoho_bulk::MaxRecords::MAX);
+    let mut job = client.create_job("Rows1M", &query).await?;
+    let mut n = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let details = loop {
+            let details = client.job_status(&job).await?;
+            match details.status {
+                zoho_bulk::JobStatus::Completed => break details,
+                zoho_bulk::JobStatus::Failed => return Err("a job failed".into()),
+                _ => tokio::time::sleep(Duration::from_secs(60)).await,
+            }
+        };
+        let download = client.download(&job, Some(&details)).await?;
+        n += count(download.rows).await?;
+        match download.record_cursor {
+            Some(cursor) => job = client.create_next_job("Rows1M", &cursor).await?,
+            None => return Ok(n),
+        }
+    }
 }

@@ -114,6 +114,8 @@ pub(super) struct State {
     raised_from: f64,
     /// When the replies of the last second that were not throttled arrived.
     accepted: VecDeque<Instant>,
+    /// Counts throttles: a permit reserved before one is reserved again under the new rate.
+    epoch: u64,
 }
 
 impl State {
@@ -134,6 +136,7 @@ impl State {
             last_raised: now,
             raised_from: initial.unwrap_or(0.0),
             accepted: VecDeque::new(),
+            epoch: 0,
             cfg,
         }
     }
@@ -141,6 +144,11 @@ impl State {
     /// The rate now, if limiting.
     pub(super) fn rate(&self) -> Option<f64> {
         self.enabled.then_some(self.rate)
+    }
+
+    /// The throttle count when a permit was reserved.
+    pub(super) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Reserves a send slot; returns when the request may go.
@@ -216,6 +224,9 @@ impl State {
             let until = now + after;
             self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
         }
+        // Permits reserved under the old rate (or before the pause) are reserved again.
+        self.epoch += 1;
+        self.gcra = Gcra::new();
         let from = self.rate;
         // Replies to requests sent before the last cut tell nothing about the new rate: one
         // burst of refusals cuts the rate once, not once per request in flight.

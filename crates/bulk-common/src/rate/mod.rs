@@ -449,15 +449,17 @@ impl RateControl {
         lock(adaptive).rate()
     }
 
-    /// How many requests to keep in flight, at most `max`, for the current adaptive rate: the
-    /// rate × the smoothed time of one request (Little's law), plus one to hide the gaps; `max`
-    /// while the adaptive limit is off. Bulk runners read it before each new request.
+    /// How many requests to keep in flight, at most `max`, for the current adaptive rate: twice
+    /// the rate × the smoothed time of one request (Little's law, doubled because a runner's
+    /// slot is also held while the request waits for its permit), plus two; `max` while the
+    /// adaptive limit is off. Bulk runners read it before each new request, so after a throttle
+    /// they stop committing chunks the client could not send soon anyway.
     pub fn concurrency(&self, max: usize) -> usize {
         let max = max.max(1);
         let (Some(rate), Some(latency)) = (self.current_rate(), *lock(&self.inner.latency)) else {
             return max;
         };
-        let needed = (rate * latency).ceil() + 1.0;
+        let needed = (2.0 * rate * latency).ceil() + 2.0;
         if needed.is_finite() && needed < max as f64 {
             (needed as usize).max(1)
         } else {
@@ -482,14 +484,27 @@ impl RateControl {
             }
         }
         if let Some(adaptive) = &self.inner.adaptive {
-            let now = Instant::now();
-            let (start, rate) = {
-                let mut state = lock(adaptive);
-                (state.reserve(now), state.rate())
-            };
-            if start > now {
+            let began = Instant::now();
+            let mut rate;
+            loop {
+                let now = Instant::now();
+                let (start, epoch) = {
+                    let mut state = lock(adaptive);
+                    rate = state.rate();
+                    (state.reserve(now), state.epoch())
+                };
+                if start <= now {
+                    break;
+                }
                 tokio::time::sleep_until(start).await;
-                let waited = start - now;
+                // A throttle while this request waited: wait again, under the new rate and
+                // after the vendor's Retry-After, instead of sending into the refusal.
+                if lock(adaptive).epoch() == epoch {
+                    break;
+                }
+            }
+            let waited = Instant::now() - began;
+            if !waited.is_zero() {
                 total += waited;
                 self.emit(RateEvent::Waited {
                     class: "adaptive".into(),
