@@ -263,6 +263,36 @@ impl Error {
         }
     }
 
+    /// What the reader can do next, in a few words (`Display` ends with it), or `None` when the
+    /// message already says all there is (a failed job, a cancellation).
+    pub fn hint(&self) -> Option<&'static str> {
+        let inner = &self.inner;
+        Some(match inner.kind {
+            ErrorKind::Config => "fix the configuration and run again",
+            ErrorKind::InvalidInput => "fix the input and run again",
+            ErrorKind::Auth => "check the credentials and what they are allowed to do",
+            ErrorKind::RateLimited => "wait a while and run again",
+            ErrorKind::QuotaExceeded => "wait until the vendor's quota resets, then run again",
+            ErrorKind::Http => match inner.status {
+                Some(404) => "check the names and ids in the request",
+                Some(500..=599) => "the server failed; try again later",
+                _ => return None,
+            },
+            ErrorKind::Timeout | ErrorKind::Transport => {
+                "check the network and the server's status, then try again"
+            }
+            ErrorKind::Decode => {
+                "the reply was not understood; try again later, and report it if it persists"
+            }
+            ErrorKind::DeadlineExceeded => "the job may still finish: wait longer, or resume it",
+            ErrorKind::AmbiguousOutcome => {
+                "check whether the server applied it before sending it again"
+            }
+            ErrorKind::Storage => "check the file or store named above",
+            _ => return None,
+        })
+    }
+
     /// Whether this is [`ErrorKind::Timeout`].
     pub fn is_timeout(&self) -> bool {
         self.inner.kind == ErrorKind::Timeout
@@ -304,9 +334,14 @@ impl fmt::Display for Error {
         }
         if let Some(msg) = &inner.vendor_message {
             write!(f, ": {msg}")?;
+        } else if let Some(answer) = inner.body_excerpt.as_deref().and_then(answer_excerpt) {
+            write!(f, "; the server answered: {answer}")?;
         }
         if let Some(delay) = inner.retry_after {
             write!(f, "; retry after {} s", delay.as_secs_f64())?;
+        }
+        if let Some(hint) = self.hint() {
+            write!(f, ". Next: {hint}")?;
         }
         Ok(())
     }
@@ -352,6 +387,27 @@ impl StdError for Error {
     }
 }
 
+/// How many characters of a reply `Display` quotes.
+const ANSWER_CHARS: usize = 100;
+
+/// The start of a reply for `Display`: whitespace and control characters collapsed, quoted,
+/// at most [`ANSWER_CHARS`] characters; `None` for an empty reply.
+fn answer_excerpt(body: &str) -> Option<String> {
+    let words: Vec<&str> = body
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let text = words.join(" ");
+    let mut out: String = text.chars().take(ANSWER_CHARS).collect();
+    if text.chars().nth(ANSWER_CHARS).is_some() {
+        out.push('…');
+    }
+    Some(format!("{out:?}"))
+}
+
 /// The first [`BODY_EXCERPT_CHARS`] characters of a body, lossily decoded.
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -377,6 +433,7 @@ mod tests {
             err.to_string(),
             "HTTP error: creating job (HTTP 422, code 1006): bad selection"
         );
+        assert!(err.hint().is_none());
         assert!(err.source().is_some());
         assert!(!err.is_retryable());
     }
@@ -401,6 +458,32 @@ mod tests {
                 .with_retryable(false)
                 .is_retryable()
         );
+    }
+
+    #[test]
+    fn display_quotes_the_reply_and_says_what_to_do_next() {
+        let err = Error::new(
+            ErrorKind::Decode,
+            "reading job 7: the reply is not valid JSON",
+        )
+        .with_status(200)
+        .with_body(b"<html>\n  <body>Service\tunavailable</body>\n</html>");
+        assert_eq!(
+            err.to_string(),
+            "could not decode the response: reading job 7: the reply is not valid JSON \
+             (HTTP 200); the server answered: \"<html> <body>Service unavailable</body> </html>\". \
+             Next: the reply was not understood; try again later, and report it if it persists"
+        );
+        let long = "x".repeat(300);
+        let err = Error::new(ErrorKind::Http, "GET /v1 was refused")
+            .with_status(404)
+            .with_body(long.as_bytes());
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("\"{}…\"", "x".repeat(ANSWER_CHARS))),
+            "{text}"
+        );
+        assert!(text.ends_with("Next: check the names and ids in the request"));
     }
 
     #[test]

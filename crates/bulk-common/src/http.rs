@@ -133,24 +133,24 @@ impl Response {
         self.body
     }
 
-    /// Decodes the body as JSON into `T`; a mismatch is an [`ErrorKind::Decode`] error naming the
-    /// type and carrying an excerpt of the body.
+    /// Decodes the body as JSON into `T`; a mismatch is an [`ErrorKind::Decode`] error carrying
+    /// an excerpt of the body. [`RequestBuilder::send_json`] decodes inside the retry loop.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         decode_json(&self.body)
     }
 }
 
-/// Decodes JSON bytes into `T` with a [`ErrorKind::Decode`] error naming the expected type.
+/// Decodes JSON bytes into `T`; a mismatch is an [`ErrorKind::Decode`] error carrying an excerpt
+/// of the body (serde's explanation is its source, kept out of `Display`).
 pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| {
-        Error::decode(
-            format!(
-                "the reply is not the expected JSON for {}",
-                std::any::type_name::<T>()
-            ),
-            e,
-        )
-        .with_body(body)
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "the reply is cut off (incomplete JSON)".to_owned(),
+            serde_json::error::Category::Syntax => "the reply is not valid JSON".to_owned(),
+            // serde names the field or the type by its short name, never a path.
+            _ => format!("the reply is JSON, but not in the documented shape ({e})"),
+        };
+        Error::decode(what, e).with_body(body)
     })
 }
 
@@ -802,26 +802,78 @@ impl RequestBuilder {
     /// A non-2xx reply (or one the vendor's error decoder flags) is an error carrying the status,
     /// the vendor's code and message and a body excerpt.
     pub async fn send(self) -> Result<Response> {
-        match self.execute(false).await? {
+        self.execute(false, |sent| match sent {
             Sent::Full(r) => Ok(r),
             Sent::Streaming(_) => unreachable_streaming(),
-        }
+        })
+        .await
+    }
+
+    /// Sends the request and decodes a successful reply as JSON into `T`, retrying a reply that
+    /// cannot be decoded; see [`send_decoded`](Self::send_decoded).
+    pub async fn send_json<T: DeserializeOwned + Send>(self) -> Result<T> {
+        self.send_decoded(Response::json::<T>).await
+    }
+
+    /// Sends the request and reads a successful reply with `decode`, inside the retry loop.
+    ///
+    /// A reply that `decode` cannot read (it returns an [`ErrorKind::Decode`] error: malformed or
+    /// cut-off JSON, an HTML page from a proxy, an unexpected shape) is treated like a broken
+    /// connection: an idempotent request is sent again under the [`RetryPolicy`], and only when
+    /// the policy's attempts or budget are spent does the last decode error come back. For a
+    /// request that is not idempotent the server did accept it, but what it answered is unknown,
+    /// so the result is an [`ErrorKind::AmbiguousOutcome`] error and nothing is re-sent. Any
+    /// other error `decode` returns is final.
+    ///
+    /// ```no_run
+    /// use bulk_common::{HttpClient, Method, Response};
+    /// # async fn run(client: HttpClient) -> bulk_common::Result<()> {
+    /// let count: u64 = client
+    ///     .request(Method::Get, "/v1/items/count")
+    ///     .send_decoded(|reply: &Response| {
+    ///         let v: serde_json::Value = reply.json()?;
+    ///         v["count"].as_u64().ok_or_else(|| {
+    ///             bulk_common::Error::new(bulk_common::ErrorKind::Decode, "the reply has no count")
+    ///         })
+    ///     })
+    ///     .await?;
+    /// # let _ = count; Ok(()) }
+    /// ```
+    pub async fn send_decoded<T, F>(self, decode: F) -> Result<T>
+    where
+        T: Send,
+        F: Fn(&Response) -> Result<T> + Send + Sync,
+    {
+        self.execute(false, |sent| match sent {
+            Sent::Full(r) => decode(&r),
+            Sent::Streaming(_) => unreachable_streaming().and_then(|r| decode(&r)),
+        })
+        .await
     }
 
     /// Sends the request with retries and returns as soon as a successful status and headers
     /// arrive; the body is read as a stream. Only the idle read timeout applies to the body.
     pub async fn send_streaming(self) -> Result<StreamingResponse> {
-        match self.execute(true).await? {
-            Sent::Streaming(r) => Ok(r),
-            Sent::Full(r) => Ok(StreamingResponse {
-                status: r.status,
-                headers: r.headers,
-                stream: Box::pin(futures::stream::once(async move { Ok(r.body) })),
-            }),
-        }
+        self.execute(true, |sent| {
+            Ok(match sent {
+                Sent::Streaming(r) => r,
+                Sent::Full(r) => StreamingResponse {
+                    status: r.status,
+                    headers: r.headers,
+                    stream: Box::pin(futures::stream::once(async move { Ok(r.body) })),
+                },
+            })
+        })
+        .await
     }
 
-    async fn execute(self, streaming: bool) -> Result<Sent> {
+    /// Sends with retries; `finish` turns a successful reply into the result, and a
+    /// [`ErrorKind::Decode`] error from it is retried like a broken connection.
+    async fn execute<T>(
+        self,
+        streaming: bool,
+        finish: impl Fn(Sent) -> Result<T> + Send + Sync,
+    ) -> Result<T> {
         if let Some(e) = self.deferred {
             return Err(e);
         }
@@ -879,8 +931,23 @@ impl RequestBuilder {
                 if let (Some(rate), Some(permit)) = (&inner.options.rate, permit) {
                     rate.observe(permit, outcome.as_ref().err().map(Failure::error));
                 }
+                let outcome = outcome.and_then(|sent| {
+                    let status = sent.status();
+                    match finish(sent) {
+                        Ok(done) => Ok(done),
+                        Err(e) if e.kind() == ErrorKind::Decode => {
+                            let e = if e.status().is_none() {
+                                e.with_status(status)
+                            } else {
+                                e
+                            };
+                            Err(attempt_ctx.undecodable(e))
+                        }
+                        Err(e) => Err(Failure::Final(e)),
+                    }
+                });
                 let err = match outcome {
-                    Ok(sent) => return Ok(sent),
+                    Ok(done) => return Ok(done),
                     Err(Failure::Unauthorized(err)) => {
                         if let (Some(source), Some(stale), false) = (auth.source(), &token, replayed)
                         {
@@ -898,6 +965,9 @@ impl RequestBuilder {
                 };
                 let delay = match retry_delay(policy, attempt, started, &err) {
                     Some(d) => d,
+                    None if attempt > 1 => {
+                        return Err(err.append_message(&format!("gave up after {attempt} attempts")));
+                    }
                     None => return Err(err),
                 };
                 inner.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -929,6 +999,15 @@ fn unreachable_streaming() -> Result<Response> {
 enum Sent {
     Full(Response),
     Streaming(StreamingResponse),
+}
+
+impl Sent {
+    fn status(&self) -> u16 {
+        match self {
+            Sent::Full(r) => r.status,
+            Sent::Streaming(r) => r.status,
+        }
+    }
 }
 
 enum Failure {
@@ -1074,6 +1153,23 @@ impl Attempt<'_> {
             return Ok(Sent::Full(response));
         }
         Err(self.status_failure(response, vendor))
+    }
+
+    /// Classifies a successful reply that could not be read: like a broken connection, it is
+    /// worth another attempt only when the request is safe to repeat.
+    fn undecodable(&self, err: Error) -> Failure {
+        if self.idempotency == Idempotency::Idempotent {
+            Failure::Retryable(err)
+        } else {
+            Failure::Final(
+                err.with_kind(ErrorKind::AmbiguousOutcome)
+                    .with_retryable(false)
+                    .append_message(
+                        "the server accepted the request but its reply is unreadable; the \
+                         request is not safe to repeat, so it was not re-sent",
+                    ),
+            )
+        }
     }
 
     /// Classifies an error raised before a complete reply arrived.

@@ -237,7 +237,8 @@ impl PollPolicy {
         self
     }
 
-    /// How many retryable polling errors in a row are tolerated before the wait fails.
+    /// How many transient polling errors in a row (retryable errors, and status replies that
+    /// could not be read) are tolerated before the wait fails.
     pub fn max_consecutive_errors(mut self, n: u32) -> Self {
         self.max_consecutive_errors = n;
         self
@@ -395,7 +396,7 @@ impl<'a, J: Job> Wait<'a, J> {
                     errors = 0;
                     Some(progress)
                 }
-                Err(e) if e.is_retryable() && errors < policy.max_consecutive_errors => {
+                Err(e) if is_transient(&e) && errors < policy.max_consecutive_errors => {
                     errors += 1;
                     tracing::warn!(error = %e, errors, "polling failed; will look again");
                     None
@@ -441,6 +442,12 @@ impl<'a, J: Job> Wait<'a, J> {
             next = delay;
         }
     }
+}
+
+/// Whether a failed look is worth another one: a retryable error, or a status reply that could
+/// not be read (the HTTP client already retried it; the job itself is unaffected).
+fn is_transient(e: &Error) -> bool {
+    e.is_retryable() || e.kind() == ErrorKind::Decode
 }
 
 /// Predicts a job's finish from how fast `remaining` falls.

@@ -323,9 +323,8 @@ impl Job for SimJobHandle {
         let client = self.client.as_ref().expect("attached");
         let s: SimJobStatus = client
             .request(Method::Get, format!("/jobs/{}", self.id))
-            .send()
-            .await?
-            .json()?;
+            .send_json()
+            .await?;
         Ok(match s.status.as_str() {
             "done" => JobState::Done(s.total),
             "failed" => JobState::Failed(JobFailure::new(s.error.unwrap_or_default())),
@@ -390,5 +389,55 @@ async fn persistent_polling_errors_end_the_wait() -> TestResult {
     let err = Wait::new(&job).policy(policy).run().await.unwrap_err();
     assert_eq!(err.status(), Some(500));
     assert_eq!(sim.counters().received("GET /jobs/{id}"), 3);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreadable_status_replies_are_transient_polling_errors() -> TestResult {
+    // Every status reply is broken twice in a row: the client gives up on each after one
+    // attempt, and the driver looks again instead of failing the wait.
+    let (sim, _) = sim(vec![
+        FaultRule::new(Fault::MalformedBody)
+            .path("/jobs/{id}")
+            .times(2),
+    ])
+    .await;
+    let c = client(&sim.base_url(), fixed_policy(1, Duration::from_millis(10)));
+    let created: serde_json::Value = c
+        .request(Method::Post, "/jobs")
+        .json(&serde_json::json!({"total": 5, "duration_ms": 1_000}))
+        .send_json()
+        .await?;
+    let job = SimJobHandle {
+        id: created["id"].as_str().unwrap().to_owned(),
+        client: Some(c),
+    };
+    let total = Wait::new(&job).run().await?;
+    assert_eq!(total, 5);
+    assert_eq!(sim.counters().received("GET /jobs/{id}"), 3);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_reply_that_stays_unreadable_ends_the_wait_with_a_decode_error() -> TestResult {
+    let (sim, _) = sim(vec![
+        FaultRule::new(Fault::MalformedBody).path("/jobs/{id}"),
+    ])
+    .await;
+    let c = client(&sim.base_url(), fixed_policy(2, Duration::from_millis(10)));
+    let created: serde_json::Value = c
+        .request(Method::Post, "/jobs")
+        .json(&serde_json::json!({"total": 5, "duration_ms": 1_000}))
+        .send_json()
+        .await?;
+    let job = SimJobHandle {
+        id: created["id"].as_str().unwrap().to_owned(),
+        client: Some(c),
+    };
+    let policy = PollPolicy::default().max_consecutive_errors(2);
+    let err = Wait::new(&job).policy(policy).run().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    // Three looks of two attempts each.
+    assert_eq!(sim.counters().received("GET /jobs/{id}"), 6);
     Ok(())
 }

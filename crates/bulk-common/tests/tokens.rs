@@ -258,3 +258,42 @@ async fn short_lived_tokens_are_not_refreshed_on_every_call() -> TestResult {
     assert_eq!(sim.counters().get(REFRESHES), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_unreadable_token_reply_is_retried_and_its_body_is_never_kept() -> TestResult {
+    use httpmock::prelude::*;
+    const TOKEN: &str = "at-0123456789-must-not-leak";
+    let server = MockServer::start_async().await;
+    // A token reply cut off in the middle: it holds the access token but is not valid JSON.
+    let cut = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/oauth/token");
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"access_token":"{TOKEN}","expires_in":"#));
+        })
+        .await;
+    let config = bulk_common::token::OAuthConfig::new(
+        format!("{}/oauth/token", server.base_url()),
+        "client",
+        bulk_common::SecretString::from("client-secret"),
+        bulk_common::SecretString::from("refresh-token"),
+    )
+    .http_options(
+        HttpOptions::default().retry(
+            RetryPolicy::default()
+                .max_attempts(3)
+                .initial_delay(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(1)),
+        ),
+    );
+    let source = OAuthRefreshSource::new(config)?;
+    let err = source.token().await.unwrap_err();
+    assert_eq!(cut.calls_async().await, 3, "a refresh is safe to repeat");
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.body_excerpt().is_none());
+    let shown = format!("{err} {err:?} {:?}", std::error::Error::source(&err));
+    assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(shown.contains("token endpoint"), "{shown}");
+    Ok(())
+}

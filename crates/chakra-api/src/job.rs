@@ -256,8 +256,11 @@ fn next_page_path(meta: Option<&Value>) -> Option<String> {
 impl Client {
     /// Looks at a background job once.
     pub async fn job_status(&self, id: &JobId) -> Result<JobStatus> {
-        let resp = self.http.request(Method::Get, job_path(id)).send().await?;
-        let env = Envelope::<JobData>::from_response(&resp, "a background job")?;
+        let env = self
+            .http
+            .request(Method::Get, job_path(id))
+            .send_decoded(|r| Envelope::<JobData>::from_response(r, "a background job"))
+            .await?;
         Ok(JobStatus {
             id: env.data.id.map(JobId).unwrap_or_else(|| id.clone()),
             completion_status: env.data.completion_status,
@@ -286,8 +289,11 @@ impl Client {
         paginate(first, move |path: String| {
             let client = client.clone();
             async move {
-                let resp = client.http.request(Method::Get, path).send().await?;
-                let env = Envelope::<Vec<Value>>::from_response(&resp, "job entries")?;
+                let env = client
+                    .http
+                    .request(Method::Get, path)
+                    .send_decoded(|r| Envelope::<Vec<Value>>::from_response(r, "job entries"))
+                    .await?;
                 let next = next_page_path(env.meta.as_ref());
                 let items = env.data.into_iter().map(JobEntry::from_raw).collect();
                 Ok(Page::new(items, next))

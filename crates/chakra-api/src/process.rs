@@ -20,8 +20,12 @@ impl Client {
             encode_segment(procedure),
             encode_segment(process_id)
         );
-        let resp = self.http.request(Method::Get, path).send().await?;
-        Ok(Envelope::<Process>::from_response(&resp, "a process")?.data)
+        let env = self
+            .http
+            .request(Method::Get, path)
+            .send_decoded(|r| Envelope::<Process>::from_response(r, "a process"))
+            .await?;
+        Ok(env.data)
     }
 
     /// One page of the list endpoint: processes matching `query`, skipping `skip`, at most
@@ -43,14 +47,13 @@ impl Client {
             encode_segment(procedure)
         );
         // Listing changes nothing on the server: safe to retry like a read.
-        let resp = self
+        let env = self
             .http
             .request(Method::Post, path)
             .idempotency(bulk_common::Idempotency::Idempotent)
             .json(&json!({ "where": query, "skip": skip, "limit": limit }))
-            .send()
+            .send_decoded(|r| Envelope::<Vec<Process>>::from_response(r, "a process list page"))
             .await?;
-        let env = Envelope::<Vec<Process>>::from_response(&resp, "a process list page")?;
         let has_more = env
             .meta
             .as_ref()

@@ -112,8 +112,7 @@ impl<K: Kind> BulkGet<K> {
                 .json(&body);
             let seen = seen.clone();
             async move {
-                let reply = request.send().await?;
-                let (result, data): (Map<String, Value>, Value) = envelope(&reply)?;
+                let (result, data) = request.send_decoded(envelope::<Map<String, Value>>).await?;
                 if let Some(n) = result.get(size_key).and_then(Value::as_u64) {
                     seen.store(n, Ordering::Relaxed);
                 }

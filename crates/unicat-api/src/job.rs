@@ -263,14 +263,13 @@ impl Feed {
 
     /// `POST /sync/cursors`: the current `cc` cursor.
     pub(crate) async fn cc_cursor(&self) -> Result<u64> {
-        let reply = self
+        let (r, _) = self
             .http
             .request(Method::Post, "/sync/cursors")
             .idempotency(Idempotency::Idempotent)
             .json(&json!({}))
-            .send()
+            .send_decoded(envelope::<CursorsResult>)
             .await?;
-        let (r, _): (CursorsResult, Value) = envelope(&reply)?;
         Ok(r.cc_cursor)
     }
 
@@ -304,14 +303,13 @@ impl Feed {
     /// One `/sync/get` call from `position`: every item's cursor with its job report (if it is
     /// one), and whether the server says more is pending.
     async fn read(&self, position: u64) -> Result<(Vec<(u64, Option<JobReport>)>, bool)> {
-        let reply = self
+        let (r, _) = self
             .http
             .request(Method::Post, "/sync/get")
             .idempotency(Idempotency::Idempotent)
             .json(&json!({ "cc_cursor": position }))
-            .send()
+            .send_decoded(envelope::<SyncResult>)
             .await?;
-        let (r, _): (SyncResult, Value) = envelope(&reply)?;
         let items = r
             .sync
             .iter()

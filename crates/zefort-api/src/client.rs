@@ -307,7 +307,7 @@ impl Client {
     /// after transient failures.
     pub async fn tag_contracts(&self, tag: &TagId, target: &Target) -> Result<TagOutcome> {
         let body = target_body(target)?;
-        let reply = self
+        let value: Value = self
             .http
             .request(
                 Method::Post,
@@ -315,9 +315,8 @@ impl Client {
             )
             .json(&body)
             .idempotency(Idempotency::Idempotent)
-            .send()
+            .send_json()
             .await?;
-        let value: Value = reply.json()?;
         Ok(match serde_json::from_value::<Task>(value.clone()) {
             Ok(task) => TagOutcome::Task(task),
             Err(_) => TagOutcome::Other(value),
@@ -328,9 +327,8 @@ impl Client {
     pub async fn task(&self, id: &TaskId) -> Result<Task> {
         self.http
             .request(Method::Get, task_path(id))
-            .send()
-            .await?
-            .json()
+            .send_json()
+            .await
     }
 
     /// One page of the task list (`GET /api/tasks/?page=N`).
@@ -342,7 +340,7 @@ impl Client {
         if let Some(size) = page_size {
             req = req.query("page_size", size);
         }
-        decode_page(&req.send().await?)
+        req.send_decoded(decode_page).await
     }
 
     /// Every task, across pages.
@@ -359,9 +357,8 @@ impl Client {
             .request(Method::Patch, task_path(id))
             .json(&json!({ "frontend_status": "done" }))
             .idempotency(Idempotency::Idempotent)
-            .send()
-            .await?
-            .json()
+            .send_json()
+            .await
     }
 
     /// One page of contract search results (`GET /api/contracts/?…&page=N`).
@@ -380,7 +377,7 @@ impl Client {
         if let Some(size) = page_size {
             req = req.query("page_size", size);
         }
-        decode_page(&req.send().await?)
+        req.send_decoded(decode_page).await
     }
 
     /// Every contract a search matches, fetched page by page as the stream is read
@@ -431,7 +428,7 @@ impl Client {
             }
             let req = req.query("page", page);
             async move {
-                let p: Page<T> = decode_page(&req.send().await?)?;
+                let p: Page<T> = req.send_decoded(decode_page).await?;
                 let next = p.next.as_ref().map(|_| page + 1);
                 Ok(Paged::new(p.results, next))
             }

@@ -281,8 +281,7 @@ impl Client {
 
     /// Looks at a job once.
     pub async fn job_status(&self, job: &JobHandle) -> Result<JobDetails> {
-        let reply = self
-            .inner
+        self.inner
             .http
             .request(
                 Method::Get,
@@ -293,10 +292,9 @@ impl Client {
                 ),
             )
             .auth(self.inner.read_auth.clone())
-            .send()
+            .send_decoded(details)
             .await
-            .map_err(|e| e.context(format!("reading the status of job {}", job.id)))?;
-        details(&reply)
+            .map_err(|e| e.context(format!("reading the status of job {}", job.id)))
     }
 
     /// Waits for a job to complete, with the client's poll policy (deadline included), and

@@ -231,8 +231,9 @@ async fn matrix_unicat_malformed_json_on_create() {
 
 #[tokio::test(start_paused = true)]
 async fn matrix_unicat_malformed_json_on_poll() {
+    // A feed read is safe to repeat: the unreadable reply is read again (issue 16 §1).
     let run = plain(vec![on(SYNC, Fault::MalformedBody).nth(1)]).await;
-    run.assert_error(ErrorKind::Decode, 1);
+    run.assert_complete();
 }
 
 #[tokio::test(start_paused = true)]

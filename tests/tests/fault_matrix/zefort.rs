@@ -169,8 +169,9 @@ async fn matrix_zefort_malformed_json_on_create() {
 
 #[tokio::test(start_paused = true)]
 async fn matrix_zefort_malformed_json_on_poll() {
+    // A task read is safe to repeat: the unreadable reply is read again (issue 16 §1).
     let run = run(vec![on(TASK, Fault::MalformedBody).times(1)], |_| {}).await;
-    run.assert_error(ErrorKind::Decode, 1);
+    run.assert_complete();
 }
 
 #[tokio::test(start_paused = true)]

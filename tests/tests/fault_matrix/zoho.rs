@@ -205,8 +205,9 @@ async fn matrix_zoho_malformed_json_on_create() {
 
 #[tokio::test(start_paused = true)]
 async fn matrix_zoho_malformed_json_on_poll() {
+    // A status read is safe to repeat: the unreadable reply is read again (issue 16 §1).
     let run = plain(vec![on(&status(), Fault::MalformedBody).nth(1)]).await;
-    run.assert_error(ErrorKind::Decode, 0, 1);
+    run.assert_complete();
 }
 
 #[tokio::test(start_paused = true)]

@@ -395,11 +395,12 @@ impl Inner {
             }
         };
         tracing::debug!(key = %self.key, "refreshing access token");
-        let reply = req
-            .send()
+        // Decoded inside the retry loop (a refresh is safe to repeat), without the generic
+        // decoder: its error would keep a body excerpt, and this body holds the access token.
+        let body = req
+            .send_decoded(decode_token_reply)
             .await
             .map_err(|e| e.context("refreshing the OAuth access token"))?;
-        let body: TokenReply = reply.json()?;
         let access = body.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
             Error::new(
                 ErrorKind::Auth,
@@ -424,6 +425,25 @@ impl Inner {
 struct TokenReply {
     access_token: Option<String>,
     expires_in: Option<serde_json::Value>,
+}
+
+/// Reads a token reply. The error keeps neither a body excerpt nor serde's message (which may
+/// quote a value): either could hold the access token.
+fn decode_token_reply(reply: &Response) -> Result<TokenReply> {
+    serde_json::from_slice(reply.body()).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "cut off",
+            serde_json::error::Category::Syntax => "not valid JSON",
+            _ => "not in the documented shape",
+        };
+        Error::new(
+            ErrorKind::Decode,
+            format!(
+                "the token endpoint's reply is {what} (its content is not shown: it may hold a \
+                 token)"
+            ),
+        )
+    })
 }
 
 fn seconds(v: &serde_json::Value) -> Option<Duration> {
