@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Some("__conformance") => conformance::run().map(|_| ()),
         // The benchmarks' child process (peak memory is measured per process).
         Some("__zoho-consume") => bench::zoho::consume(&args[1..]),
+        Some("__chakra-bare") => bench::chakra::bare(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

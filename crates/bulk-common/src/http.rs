@@ -306,6 +306,7 @@ pub struct HttpOptions {
     read_timeout: Duration,
     retry: RetryPolicy,
     user_agent: Option<String>,
+    rate: Option<crate::rate::RateControl>,
 }
 
 impl Default for HttpOptions {
@@ -316,6 +317,7 @@ impl Default for HttpOptions {
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             user_agent: None,
+            rate: None,
         }
     }
 }
@@ -350,6 +352,18 @@ impl HttpOptions {
     pub fn user_agent_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.user_agent = Some(prefix.into());
         self
+    }
+
+    /// Rate limits every attempt of the client's requests waits for (clones of the control
+    /// share one budget); see [`crate::rate`].
+    pub fn rate_control(mut self, control: crate::rate::RateControl) -> Self {
+        self.rate = Some(control);
+        self
+    }
+
+    /// The rate control, if any.
+    pub fn get_rate_control(&self) -> Option<&crate::rate::RateControl> {
+        self.rate.as_ref()
     }
 
     /// The retry policy.
@@ -925,7 +939,14 @@ impl RequestBuilder {
                 tracing::Span::current().record("attempt", attempt);
                 inner.counters.attempts.fetch_add(1, Ordering::Relaxed);
                 let token = auth_token(auth).await?;
+                let permit = match &inner.options.rate {
+                    Some(rate) => Some(rate.acquire(self.method, &path).await),
+                    None => None,
+                };
                 let outcome = attempt_ctx.run(auth, token.as_ref()).await;
+                if let (Some(rate), Some(permit)) = (&inner.options.rate, permit) {
+                    rate.observe(permit, outcome.as_ref().err().map(Failure::error));
+                }
                 let outcome = outcome.and_then(|sent| {
                     let status = sent.status();
                     match finish(sent) {
@@ -1012,6 +1033,14 @@ enum Failure {
     Unauthorized(Error),
     /// Final.
     Final(Error),
+}
+
+impl Failure {
+    fn error(&self) -> &Error {
+        match self {
+            Failure::Retryable(e) | Failure::Unauthorized(e) | Failure::Final(e) => e,
+        }
+    }
 }
 
 async fn auth_token(auth: &Auth) -> Result<Option<AccessToken>> {

@@ -12,6 +12,8 @@
 //! - [`token`]: access tokens refreshed before expiry, once for all callers, shared through a
 //!   [`TokenStore`] between clients and processes.
 //! - [`paginate`]: cursor or page-number pagination as lazy streams.
+//! - [`rate`]: client-side rate control: fixed limits per route class, an adaptive limit that
+//!   follows the vendor's throttling, and limits shared by a fleet through Redis.
 //! - [`throttle`]: client-side rate limits, to stay under a vendor's published request rates.
 //! - [`Error`]: one opaque error whose [`ErrorKind`] a caller can act on.
 //!
@@ -42,6 +44,7 @@ pub mod paginate;
 pub mod poll;
 #[cfg(test)]
 mod proptests;
+pub mod rate;
 mod retry;
 pub mod throttle;
 pub mod token;

@@ -76,3 +76,19 @@ impl Throttle {
         }
     }
 }
+
+/// A sliding window is stricter than GCRA for "at most N a minute" limits (GCRA lets a burst and
+/// the next permit fall into one window), so it stays available as a route-class limit of a
+/// [`RateControl`](crate::rate::RateControl).
+#[async_trait::async_trait]
+impl crate::rate::RateLimiter for Throttle {
+    async fn acquire(&self) -> Duration {
+        let started = Instant::now();
+        Throttle::acquire(self).await;
+        started.elapsed()
+    }
+
+    fn rate(&self) -> f64 {
+        self.max as f64 / self.per.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}

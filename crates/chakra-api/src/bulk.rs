@@ -619,7 +619,7 @@ impl Runner {
         let (mut sending, mut tracking) = (0usize, 0usize);
         let limit = self.cfg.pending_limit();
         loop {
-            while sending < self.cfg.concurrency && sending + tracking < limit {
+            while sending < self.concurrency() && sending + tracking < limit {
                 let stop = self.report.stopped.is_some() || cancel.is_cancelled();
                 let chunk = match requeue.pop_front() {
                     Some(c) if !stop => c,
@@ -941,6 +941,15 @@ impl Runner {
             job: job.cloned(),
             update: keep.then_some(update),
         });
+    }
+
+    /// Chunks to keep being sent: the configured concurrency, lowered to what the client's
+    /// adaptive rate can use while the vendor throttles (see `bulk_common::rate`).
+    fn concurrency(&self) -> usize {
+        match self.cfg.client.http().options().get_rate_control() {
+            Some(rate) => rate.concurrency(self.cfg.concurrency),
+            None => self.cfg.concurrency,
+        }
     }
 
     /// Pulls the next chunk of valid items, reporting invalid ones on the way.

@@ -27,6 +27,7 @@ pub mod chakra;
 mod counters;
 mod fault;
 pub mod generic;
+mod limits;
 mod server;
 pub mod unicat;
 pub mod zefort;
@@ -34,6 +35,7 @@ pub mod zoho;
 
 pub use counters::{Counters, RouteCounts};
 pub use fault::{Fault, FaultRule, Faults, Schedule};
+pub use limits::{LimitReply, ServerLimits};
 pub use server::{SimBuilder, SimContext, SimHandle};
 
 /// Starts the [`generic`] simulator with `cfg` and its handle.

@@ -16,6 +16,7 @@ use tower::ServiceExt;
 
 use crate::counters::Counters;
 use crate::fault::{FaultRule, Faults, fault_layer};
+use crate::limits::{LimitState, ServerLimits, limit_layer};
 
 /// What every simulated route can reach: the counters and the fault plan.
 #[derive(Clone, Debug)]
@@ -34,6 +35,7 @@ pub struct SimBuilder {
     seed: u64,
     rules: Vec<FaultRule>,
     addr: SocketAddr,
+    limits: Option<ServerLimits>,
 }
 
 impl SimBuilder {
@@ -44,6 +46,7 @@ impl SimBuilder {
             seed: 0,
             rules: Vec::new(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            limits: None,
         }
     }
 
@@ -56,6 +59,14 @@ impl SimBuilder {
     /// Adds a fault rule.
     pub fn fault(mut self, rule: FaultRule) -> Self {
         self.rules.push(rule);
+        self
+    }
+
+    /// Server-side rate and concurrency limits, in front of the fault layer as a vendor's
+    /// gateway is: a refused request reaches no route (it is counted under `limits.refused`),
+    /// and an injected delay counts as time in flight.
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = Some(limits);
         self
     }
 
@@ -82,10 +93,16 @@ impl SimBuilder {
             counters: Counters::default(),
             faults: Faults::new(self.seed, self.rules),
         };
-        let router = app(ctx.clone()).layer(axum::middleware::from_fn_with_state(
+        let mut router = app(ctx.clone()).layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             fault_layer,
         ));
+        if let Some(limits) = self.limits {
+            router = router.layer(axum::middleware::from_fn_with_state(
+                LimitState::new(limits, ctx.clone()),
+                limit_layer,
+            ));
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, router, stop_rx));
         tracing::debug!(name = %self.name, %addr, "simulator listening");

@@ -55,7 +55,8 @@ impl Row {
     }
 }
 
-mod chakra;
+pub(crate) mod chakra;
+mod limits;
 mod overhead;
 mod poll;
 pub(crate) mod zoho;
@@ -67,6 +68,7 @@ const BENCHES: &[(&str, StartBench)] = &[
     ("chakra", || Box::pin(chakra::run())),
     ("zoho", || Box::pin(zoho::run())),
     ("poll", || Box::pin(poll::run())),
+    ("limits", || Box::pin(limits::run())),
 ];
 
 type StartBench = fn() -> Pin<Box<dyn Future<Output = DynResult<Vec<Row>>>>>;
