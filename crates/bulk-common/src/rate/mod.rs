@@ -11,7 +11,7 @@
 //!   creations: 5 a minute". A request passes through every class it matches.
 //! - **Adaptive limit** ([`Adaptive`]): off until the vendor first throttles (HTTP 429 or a
 //!   vendor throttle code the client's error decoder maps to
-//!   [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited)). Then the whole client slows
+//!   [`ErrorKind::RateLimited`]). Then the whole client slows
 //!   down, not only the refused request: nothing is sent before the largest `Retry-After` seen
 //!   has passed, and the rate is cut and regrown along a CUBIC curve (as in aws-sdk-rust's
 //!   adaptive retry mode), within the bounds of [`Adaptive`].
