@@ -45,6 +45,8 @@ pub mod poll;
 #[cfg(test)]
 mod proptests;
 pub mod rate;
+#[cfg(feature = "redis")]
+mod redis_conn;
 mod retry;
 pub mod throttle;
 pub mod token;

@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use redis::aio::ConnectionManager;
-use tokio::sync::Mutex;
-
 use super::{LocalLimiter, Quota, RateLimiter};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
+use crate::redis_conn::LazyRedis;
+use async_trait::async_trait;
 
 /// GCRA in one atomic step, on Redis's clock (`TIME`, so the machines' clocks do not matter).
 /// KEYS[1]: the key holding the theoretical arrival time (µs). ARGV: interval and tolerance (µs).
@@ -56,8 +54,7 @@ const RETRY_REDIS: Duration = Duration::from_secs(1);
 /// ```
 #[derive(Clone)]
 pub struct RedisLimiter {
-    client: redis::Client,
-    conn: Arc<Mutex<Option<ConnectionManager>>>,
+    redis: LazyRedis,
     key: String,
     quota: Quota,
     fleet_size: u32,
@@ -70,10 +67,8 @@ pub struct RedisLimiter {
 
 impl fmt::Debug for RedisLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The connection info may hold a password: show only the address.
-        let info = self.client.get_connection_info();
         f.debug_struct("RedisLimiter")
-            .field("addr", &info.addr.to_string())
+            .field("addr", &self.redis)
             .field("key", &self.key)
             .field("quota", &self.quota)
             .field("fleet_size", &self.fleet_size)
@@ -81,19 +76,12 @@ impl fmt::Debug for RedisLimiter {
     }
 }
 
-fn redis_error(what: &str, e: redis::RedisError) -> Error {
-    Error::new(ErrorKind::Storage, format!("Redis rate limiter: {what}")).with_source(e)
-}
-
 impl RedisLimiter {
     /// A limiter of `quota` under `key` at `url` (`redis://host:port/db`, or `rediss://`).
     /// Nothing is contacted until the first permit.
     pub fn new(url: &str, key: impl Into<String>, quota: Quota) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::config("the Redis URL is not valid").with_source(e))?;
         Ok(RedisLimiter {
-            client,
-            conn: Arc::new(Mutex::new(None)),
+            redis: LazyRedis::open(url, "Redis rate limiter")?,
             key: key.into(),
             quota,
             fleet_size: 1,
@@ -123,49 +111,22 @@ impl RedisLimiter {
         self.degraded.load(Ordering::Relaxed)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
-        }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(self.op_timeout)
-            .set_response_timeout(self.op_timeout)
-            .set_number_of_retries(0);
-        let conn = tokio::time::timeout(
-            self.op_timeout,
-            ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::Storage,
-                "Redis rate limiter: connecting timed out",
-            )
-        })?
-        .map_err(|e| redis_error("could not connect", e))?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
     /// Reserves one permit in Redis; returns the wait before it.
     async fn reserve(&self) -> Result<Duration> {
-        let mut conn = self.connection().await?;
         let script = redis::Script::new(GCRA);
         let mut invocation = script.key(&self.key);
         invocation
             .arg(self.quota.interval().as_micros() as u64)
             .arg(self.quota.tolerance().as_micros() as u64);
-        let outcome =
-            tokio::time::timeout(self.op_timeout, invocation.invoke_async::<i64>(&mut conn)).await;
-        let err = match outcome {
-            Ok(Ok(micros)) => return Ok(Duration::from_micros(micros.max(0) as u64)),
-            Ok(Err(e)) => redis_error("the permit script failed", e),
-            Err(_) => Error::new(ErrorKind::Storage, "Redis rate limiter: timed out"),
-        };
-        // The next call reconnects.
-        *self.conn.lock().await = None;
-        Err(err)
+        let micros = self
+            .redis
+            .call(
+                "the permit script",
+                self.op_timeout,
+                |mut conn| async move { invocation.invoke_async::<i64>(&mut conn).await },
+            )
+            .await?;
+        Ok(Duration::from_micros(micros.max(0) as u64))
     }
 }
 

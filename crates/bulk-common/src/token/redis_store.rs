@@ -1,16 +1,15 @@
 //! A token store in Redis, shared by processes on any number of machines.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::Rng;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use tokio::sync::Mutex;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::redis_conn::LazyRedis;
 use crate::token::{StoreKey, StoreLease, StoredToken, TokenStore};
 
 /// Deletes the lease only if it still holds this holder's value (it may have expired and been
@@ -54,8 +53,7 @@ return 0
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    client: redis::Client,
-    conn: Arc<Mutex<Option<ConnectionManager>>>,
+    redis: LazyRedis,
     prefix: String,
     lease: Duration,
     op_timeout: Duration,
@@ -64,29 +62,20 @@ pub struct RedisStore {
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The connection info may hold a password: show only the address.
-        let info = self.client.get_connection_info();
         f.debug_struct("RedisStore")
-            .field("addr", &info.addr.to_string())
+            .field("addr", &self.redis)
             .field("prefix", &self.prefix)
             .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
 }
 
-fn redis_error(what: &str, e: redis::RedisError) -> Error {
-    Error::new(ErrorKind::Storage, format!("Redis token store: {what}")).with_source(e)
-}
-
 impl RedisStore {
     /// A store at `url` (`redis://host:port/db`, or `rediss://` for TLS). Nothing is contacted
     /// until the store is used.
     pub fn new(url: &str) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::config("the Redis URL is not valid").with_source(e))?;
         Ok(RedisStore {
-            client,
-            conn: Arc::new(Mutex::new(None)),
+            redis: LazyRedis::open(url, "Redis token store")?,
             prefix: "bulk-token:".into(),
             lease: Duration::from_secs(30),
             op_timeout: Duration::from_secs(1),
@@ -119,50 +108,13 @@ impl RedisStore {
         self
     }
 
-    /// A connection, made on first use and made again after a failure.
-    async fn connection(&self) -> Result<ConnectionManager> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
-        }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(self.op_timeout)
-            .set_response_timeout(self.op_timeout)
-            .set_number_of_retries(0);
-        let conn = tokio::time::timeout(
-            self.op_timeout,
-            ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::Storage,
-                "Redis token store: connecting timed out",
-            )
-        })?
-        .map_err(|e| redis_error("could not connect", e))?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
     /// Runs one call with the timeout; a failure drops the connection so the next call reconnects.
     async fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let conn = self.connection().await?;
-        let outcome = tokio::time::timeout(self.op_timeout, f(conn)).await;
-        let result = match outcome {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => redis_error(what, e),
-            Err(_) => Error::new(
-                ErrorKind::Storage,
-                format!("Redis token store: {what} timed out"),
-            ),
-        };
-        *self.conn.lock().await = None;
-        Err(result)
+        self.redis.call(what, self.op_timeout, f).await
     }
 
     fn token_key(&self, key: &StoreKey) -> String {
