@@ -205,20 +205,24 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
 fn write_updates(path: &Path, n: usize) -> DynResult {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     for i in 0..n {
-        let line = json!({
-            "lead_id": format!("L-{i}"),
-            "update": {
-                "state": "QUALIFIED",
-                "assignedTo": "asha",
-                "nextActionAt": 1_800_000_000_000i64 + i as i64,
-                "data": {"score": i % 100, "note": "benchmark update"},
-            },
-        });
-        serde_json::to_writer(&mut out, &line)?;
+        serde_json::to_writer(&mut out, &update_line(i))?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// The `i`-th benchmark update, as a JSONL line's object (shared with the `limits` bench).
+pub(crate) fn update_line(i: usize) -> serde_json::Value {
+    json!({
+        "lead_id": format!("L-{i}"),
+        "update": {
+            "state": "QUALIFIED",
+            "assignedTo": "asha",
+            "nextActionAt": 1_800_000_000_000i64 + i as i64,
+            "data": {"score": i % 100, "note": "benchmark update"},
+        },
+    })
 }
 
 struct ChildRun {

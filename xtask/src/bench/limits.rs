@@ -254,15 +254,7 @@ fn total_received(sim: &SimHandle) -> u64 {
 }
 
 fn update(i: usize) -> ProcessUpdate {
-    ProcessUpdate::from_wire(json!({
-        "lead_id": format!("L-{i}"),
-        "update": {
-            "state": "QUALIFIED",
-            "assignedTo": "asha",
-            "nextActionAt": 1_800_000_000_000i64 + i as i64,
-            "data": {"score": i % 100, "note": "benchmark update"},
-        },
-    }))
+    ProcessUpdate::from_wire(super::chakra::update_line(i))
 }
 
 /// A `redis-server` on a free loopback port, stopped when dropped.
