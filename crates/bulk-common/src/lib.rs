@@ -1,20 +1,24 @@
 //! Shared plumbing for the workspace's SaaS bulk-API clients.
 //!
-//! Every vendor crate (`zefort-api`, `zoho-bulk`, `chakra-api`, `unicat-api`) is built on these
-//! pieces, and re-exports [`Error`] and [`Result`]:
+//! Every vendor crate of the workspace is built on these pieces, and re-exports [`Error`] and
+//! [`Result`]. Nothing here knows a vendor: a vendor's rules reach it through hooks (error
+//! decoders, OAuth reply decoders, route classes), and a tidy test keeps it so.
 //!
 //! - [`HttpClient`]: one connection pool per client, timeouts on every call, a `User-Agent`,
 //!   credentials sent only to the configured origin over HTTPS (plain HTTP only on loopback),
 //!   retries with capped, jittered backoff that honour `Retry-After`, and no blind re-sending
 //!   of requests that are not idempotent ([`ErrorKind::AmbiguousOutcome`]).
-//! - [`poll`]: the one job-polling driver: deadlines, cancellation, progress events, and
-//!   intervals that follow the job's progress.
+//! - [`poll`]: the one job-polling driver and the one waiting surface every vendor's
+//!   `Client::wait` returns ([`poll::JobWait`], [`poll::WaitOptions`]): deadlines, cancellation,
+//!   progress events, and intervals that follow the job's progress.
 //! - [`token`]: access tokens refreshed before expiry, once for all callers, shared through a
 //!   [`TokenStore`] between clients and processes.
 //! - [`paginate`]: cursor or page-number pagination as lazy streams.
 //! - [`rate`]: client-side rate control: fixed limits per route class, an adaptive limit that
 //!   follows the vendor's throttling, and limits shared by a fleet through Redis.
 //! - [`throttle`]: client-side rate limits, to stay under a vendor's published request rates.
+//! - [`id_type!`] and [`open_enum!`]: vendor ids and open status enums, one shape in every
+//!   crate.
 //! - [`Error`]: one opaque error whose [`ErrorKind`] a caller can act on.
 //!
 //! ```no_run
@@ -40,6 +44,7 @@ mod base_url;
 pub mod clock;
 mod error;
 mod http;
+mod macros;
 pub mod paginate;
 pub mod poll;
 #[cfg(test)]
@@ -60,5 +65,7 @@ pub use http::{
 pub use retry::{Idempotency, Jitter, RetryPolicy, parse_retry_after};
 pub use token::{TokenSource, TokenStore};
 
+#[doc(hidden)]
+pub use macros::__private;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use tokio_util::sync::CancellationToken;

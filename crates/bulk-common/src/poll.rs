@@ -282,7 +282,226 @@ pub struct PollEvent {
     pub next_poll_in: Duration,
 }
 
-type Observer = Arc<dyn Fn(&PollEvent) + Send + Sync>;
+/// A progress observer: called after each look at a pending job. The one observer type of the
+/// workspace's waits.
+pub type Observer = Arc<dyn Fn(&PollEvent) + Send + Sync>;
+
+/// How to wait for a job: the policy, cancellation and a progress observer.
+///
+/// Every field is optional; what is left unset keeps the vendor's default (the policy from
+/// each vendor's `Client::default_poll_policy()`, no cancellation, no observer). The same
+/// options can be handed to any vendor's wait:
+///
+/// ```
+/// use std::time::Duration;
+/// use bulk_common::CancellationToken;
+/// use bulk_common::poll::{PollPolicy, WaitOptions};
+///
+/// let stop = CancellationToken::new();
+/// let options = WaitOptions::new()
+///     .policy(PollPolicy::default().deadline(Some(Duration::from_secs(900))))
+///     .cancel_on(stop.clone())
+///     .on_progress(|e| eprintln!("{}: {:?} left", e.job, e.progress.remaining));
+/// assert!(options.policy_ref().is_some());
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct WaitOptions {
+    policy: Option<PollPolicy>,
+    cancel: Option<CancellationToken>,
+    observer: Option<Observer>,
+    poll_immediately: Option<bool>,
+}
+
+impl fmt::Debug for WaitOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitOptions")
+            .field("policy", &self.policy)
+            .field("cancel", &self.cancel.is_some())
+            .field("on_progress", &self.observer.is_some())
+            .field("poll_immediately", &self.poll_immediately)
+            .finish()
+    }
+}
+
+impl WaitOptions {
+    /// No options set: the vendor's defaults.
+    pub fn new() -> Self {
+        WaitOptions::default()
+    }
+
+    /// The polling policy (intervals and deadline), instead of the vendor's default.
+    pub fn policy(mut self, policy: PollPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Stops the wait with [`ErrorKind::Cancelled`] as soon as `token` is cancelled.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Called after each look at a pending job, in order.
+    pub fn on_progress(mut self, observer: impl Fn(&PollEvent) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// The same as [`on_progress`](Self::on_progress), with an observer already shared.
+    pub fn observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Whether the first look comes at once instead of after the policy's first delay (for a
+    /// job resumed from a saved handle, which may have finished long ago).
+    pub fn poll_immediately(mut self, yes: bool) -> Self {
+        self.poll_immediately = Some(yes);
+        self
+    }
+
+    /// The policy set here, if any.
+    pub fn policy_ref(&self) -> Option<&PollPolicy> {
+        self.policy.as_ref()
+    }
+
+    /// The cancellation token set here, if any.
+    pub fn cancel_token(&self) -> Option<&CancellationToken> {
+        self.cancel.as_ref()
+    }
+
+    /// The progress observer set here, if any.
+    pub fn observer_ref(&self) -> Option<&Observer> {
+        self.observer.as_ref()
+    }
+
+    /// These options, with every field that is unset here taken from `base`.
+    pub fn or(self, base: &WaitOptions) -> WaitOptions {
+        WaitOptions {
+            policy: self.policy.or_else(|| base.policy.clone()),
+            cancel: self.cancel.or_else(|| base.cancel.clone()),
+            observer: self.observer.or_else(|| base.observer.clone()),
+            poll_immediately: self.poll_immediately.or(base.poll_immediately),
+        }
+    }
+}
+
+/// Waits for one vendor job; every vendor's `Client::wait(&JobHandle)` returns one.
+///
+/// Await it directly, or set options first. It owns its [`Job`] (the vendor's `JobWatch`), so it
+/// can be moved into a task:
+///
+/// ```
+/// # use std::time::Duration;
+/// # use bulk_common::poll::{Job, JobState, JobWait, PollPolicy, Progress};
+/// # struct Quick;
+/// # impl Job for Quick {
+/// #     type Output = u32;
+/// #     async fn poll(&self) -> bulk_common::Result<JobState<u32>> { Ok(JobState::Done(7)) }
+/// # }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> bulk_common::Result<()> {
+/// // What a vendor's `client.wait(&handle)` builds:
+/// let wait = JobWait::new(Quick, PollPolicy::default());
+/// let out = wait
+///     .policy(PollPolicy::default().deadline(Some(Duration::from_secs(60))))
+///     .on_progress(|e| eprintln!("{e:?}"))
+///     .await?;
+/// assert_eq!(out, 7);
+/// # Ok(()) }
+/// ```
+#[must_use = "a JobWait does nothing until awaited or run"]
+pub struct JobWait<J: Job> {
+    job: J,
+    default_policy: PollPolicy,
+    options: WaitOptions,
+}
+
+impl<J: Job> fmt::Debug for JobWait<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobWait")
+            .field("job", &self.job.describe())
+            .field("default_policy", &self.default_policy)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl<J: Job> JobWait<J> {
+    /// A wait on `job` with the vendor's `default_policy` and no other options.
+    pub fn new(job: J, default_policy: PollPolicy) -> Self {
+        JobWait {
+            job,
+            default_policy,
+            options: WaitOptions::default(),
+        }
+    }
+
+    /// Sets every option at once; what `options` leaves unset keeps what was set before.
+    pub fn options(mut self, options: WaitOptions) -> Self {
+        self.options = options.or(&self.options);
+        self
+    }
+
+    /// The polling policy (intervals and deadline), instead of the vendor's default.
+    pub fn policy(mut self, policy: PollPolicy) -> Self {
+        self.options = self.options.policy(policy);
+        self
+    }
+
+    /// Stops the wait with [`ErrorKind::Cancelled`] as soon as `token` is cancelled.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.options = self.options.cancel_on(token);
+        self
+    }
+
+    /// Called after each look at the pending job, in order.
+    pub fn on_progress(mut self, observer: impl Fn(&PollEvent) + Send + Sync + 'static) -> Self {
+        self.options = self.options.on_progress(observer);
+        self
+    }
+
+    /// Whether the first look comes at once (see [`WaitOptions::poll_immediately`]).
+    pub fn poll_immediately(mut self, yes: bool) -> Self {
+        self.options = self.options.poll_immediately(yes);
+        self
+    }
+
+    /// The job being waited for.
+    pub fn job(&self) -> &J {
+        &self.job
+    }
+
+    /// The policy this wait will use.
+    pub fn effective_policy(&self) -> &PollPolicy {
+        self.options.policy_ref().unwrap_or(&self.default_policy)
+    }
+
+    /// Runs the wait to the job's end, the deadline, or cancellation.
+    pub async fn run(self) -> Result<J::Output> {
+        let policy = self.effective_policy().clone();
+        Wait::new(&self.job)
+            .policy(policy)
+            .with_options(&self.options)
+            .run()
+            .await
+    }
+}
+
+impl<J> std::future::IntoFuture for JobWait<J>
+where
+    J: Job + 'static,
+    J::Output: 'static,
+{
+    type Output = Result<J::Output>;
+    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = Result<J::Output>> + Send>>;
+
+    /// `wait.await` is `wait.run().await`.
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
 
 /// Waits for a [`Job`] to finish. Dropping the future stops the wait too.
 #[must_use = "a Wait does nothing until run"]
@@ -336,6 +555,23 @@ impl<'a, J: Job> Wait<'a, J> {
     /// Looks at the job at once instead of after the first delay (for resumed jobs).
     pub fn poll_immediately(mut self, yes: bool) -> Self {
         self.poll_first = yes;
+        self
+    }
+
+    /// Applies what `options` sets: its policy, cancellation, observer and first-look choice.
+    pub fn with_options(mut self, options: &WaitOptions) -> Self {
+        if let Some(policy) = &options.policy {
+            self.policy = policy.clone();
+        }
+        if let Some(token) = &options.cancel {
+            self.cancel = Some(token.clone());
+        }
+        if let Some(observer) = &options.observer {
+            self.observer = Some(observer.clone());
+        }
+        if let Some(yes) = options.poll_immediately {
+            self.poll_first = yes;
+        }
         self
     }
 

@@ -441,3 +441,60 @@ async fn a_status_reply_that_stays_unreadable_ends_the_wait_with_a_decode_error(
     assert_eq!(sim.counters().received("GET /jobs/{id}"), 6);
     Ok(())
 }
+
+/// `JobWait` (what every vendor's `Client::wait` returns): awaited directly, it uses the vendor's
+/// default policy; options set later override only what they set.
+#[tokio::test(start_paused = true)]
+async fn job_wait_is_awaitable_and_merges_options() -> TestResult {
+    use bulk_common::poll::{JobWait, WaitOptions};
+
+    let start = Instant::now();
+    let vendor_default = PollPolicy::default()
+        .first_delay(Duration::from_secs(5))
+        .multiplier(1.0)
+        .max_delay(Duration::from_secs(5));
+    let out = JobWait::new(
+        TimedJob::new(Duration::from_secs(12), 10),
+        vendor_default.clone(),
+    )
+    .await?;
+    assert_eq!(out, 10);
+    // Looks at 5 and 10 s find it pending; progress then predicts the finish, which is
+    // looked at before the 5 s step would have come.
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(12) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+
+    let events = Arc::new(Mutex::new(0u32));
+    let seen = events.clone();
+    let options = WaitOptions::new().on_progress(move |_| *seen.lock().unwrap() += 1);
+    let wait = JobWait::new(TimedJob::new(Duration::from_secs(3600), 10), vendor_default)
+        .policy(
+            PollPolicy::default()
+                .first_delay(Duration::from_secs(1))
+                .multiplier(1.0)
+                .max_delay(Duration::from_secs(1))
+                .eta_lookahead(0.0)
+                .deadline(Some(Duration::from_secs(3))),
+        )
+        .options(options);
+    // The later options() set no policy, so the earlier policy (3 s deadline) stays.
+    assert_eq!(wait.effective_policy().delay(0), Duration::from_secs(1));
+    let err = wait.await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+    assert!(*events.lock().unwrap() >= 2);
+
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let err = JobWait::new(
+        TimedJob::new(Duration::from_secs(60), 1),
+        PollPolicy::default(),
+    )
+    .options(WaitOptions::new().cancel_on(stop))
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    Ok(())
+}

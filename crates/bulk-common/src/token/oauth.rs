@@ -78,7 +78,7 @@ impl fmt::Debug for OAuthConfig {
 
 impl OAuthConfig {
     /// A configuration for the token endpoint `token_url` (for example
-    /// `https://accounts.zoho.eu/oauth/v2/token`) and the grant's client id, client secret and
+    /// `https://accounts.example.eu/oauth/v2/token`) and the grant's client id, client secret and
     /// refresh token.
     pub fn new(
         token_url: impl Into<String>,

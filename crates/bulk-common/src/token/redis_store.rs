@@ -48,7 +48,7 @@ return 0
 /// use bulk_common::token::RedisStore;
 /// # fn run() -> bulk_common::Result<()> {
 /// let store = Arc::new(RedisStore::new("redis://127.0.0.1:6379/")?.prefix("exports:"));
-/// // zoho_bulk::Client::builder()....token_store(store).build()?
+/// // A vendor client's builder takes it: `Client::builder()...token_store(store).build()?`
 /// # let _ = store; Ok(()) }
 /// ```
 #[derive(Clone)]
