@@ -24,12 +24,7 @@ pub(crate) enum Op {
 /// A Unicat client from `--sim`, or from `UNICAT_API_KEY`, `UNICAT_PROJECT` and
 /// `UNICAT_BASE_URL`.
 pub(crate) async fn client(ctx: &mut Ctx) -> anyhow::Result<Client> {
-    let poll = ctx.poll(
-        unicat_api::PollPolicy::default()
-            .first_delay(std::time::Duration::from_millis(500))
-            .max_delay(std::time::Duration::from_secs(10))
-            .deadline(Some(std::time::Duration::from_secs(3600))),
-    );
+    let poll = ctx.poll(Client::default_poll_policy());
     let mut builder = if ctx.sim() {
         let (sim, cfg) = crate::sim::unicat().await?;
         let url = sim.base_url();

@@ -5,17 +5,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bulk_common::poll::PollPolicy;
+use bulk_common::poll::{JobWait, PollPolicy};
+use bulk_common::token::MintSource;
 use bulk_common::{
-    Auth, BaseUrl, Error, ErrorKind, HttpClient, HttpOptions, Method, Result, SecretString,
-    encode_segment,
+    Auth, BaseUrl, Error, ErrorKind, HttpClient, HttpOptions, Method, Result, RetryPolicy,
+    SecretString, encode_segment,
 };
 use serde_json::{Map, Value, json};
 
-use crate::auth::JwtSource;
+use crate::auth::jwt_source;
 use crate::get::BulkGet;
-use crate::job::{Feed, JobHandle, JobReport, JobWait};
-use crate::model::{Gid, JobTokenResult, envelope, error_decoder};
+use crate::job::{Feed, JobHandle, JobReport, JobWatch};
+use crate::model::{Gid, JobToken, JobTokenResult, envelope, error_decoder};
 use crate::selection::{Assets, Kind, Records, Schema, Selection};
 
 const PRODUCT: &str = concat!("unicat-api/", env!("CARGO_PKG_VERSION"));
@@ -36,7 +37,7 @@ pub const DEFAULT_BASE_URL: &str = "https://unicat.app";
 ///     .api_key(SecretString::from("my-api-key"))
 ///     .build()?;
 /// let job = client.records().delete(&RecordSelection::new().gid("r-1")).await?;
-/// let report = client.wait(&job).run().await?;
+/// let report = client.wait(&job).await?;
 /// println!("{} items", report.total.unwrap_or(0));
 /// # Ok(()) }
 /// ```
@@ -48,7 +49,7 @@ pub struct Client {
 struct Inner {
     http: HttpClient,
     project: String,
-    jwt: Arc<JwtSource>,
+    jwt: MintSource,
     feed: Arc<Feed>,
     poll: PollPolicy,
     settle: Duration,
@@ -94,11 +95,8 @@ impl Default for ClientBuilder {
             project: None,
             api_key: None,
             base_url: DEFAULT_BASE_URL.to_owned(),
-            options: HttpOptions::default(),
-            poll: PollPolicy::default()
-                .first_delay(Duration::from_millis(500))
-                .max_delay(Duration::from_secs(10))
-                .deadline(Some(Duration::from_secs(3600))),
+            options: Client::default_http_options(),
+            poll: Client::default_poll_policy(),
             feed_interval: Duration::from_millis(250),
             settle: None,
         }
@@ -125,14 +123,17 @@ impl ClientBuilder {
         self
     }
 
-    /// Timeouts and retry policy of every request.
+    /// Timeouts and retry policy of every request (default: [`Client::default_http_options`]).
+    ///
+    /// These options replace the defaults whole, retry policy included: start from
+    /// [`Client::default_http_options`] to keep Unicat's retry budget.
     pub fn http_options(mut self, options: HttpOptions) -> Self {
         self.options = options;
         self
     }
 
-    /// The default policy of job waits (default: first look after 0.5 s, up to 10 s apart, a
-    /// one-hour deadline).
+    /// The policy of this client's job waits (default: [`Client::default_poll_policy`]); a
+    /// single wait can still override it.
     pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
         self.poll = policy;
         self
@@ -185,11 +186,11 @@ impl ClientBuilder {
             .options(self.options.clone())
             .error_decoder(error_decoder())
             .build()?;
-        let jwt = Arc::new(JwtSource::new(login, project.clone(), api_key));
+        let jwt = jwt_source(login, project.clone(), api_key);
         let http = HttpClient::builder(PRODUCT)
             .base(base)
             .options(self.options)
-            .auth(Auth::token_source(jwt.clone(), "Bearer"))
+            .auth(Auth::token_source(Arc::new(jwt.clone()), "Bearer"))
             .error_decoder(error_decoder())
             .build()?;
         let feed = Arc::new(Feed::new(http.clone(), self.feed_interval));
@@ -270,14 +271,71 @@ impl Client {
         SchemaApi { client: self }
     }
 
-    /// Waits for a job (also one started by another process: handles deserialize). Await the
-    /// returned [`JobWait`] directly, or set its policy, cancellation or progress hook first.
-    pub fn wait(&self, job: &JobHandle) -> JobWait {
-        JobWait::new(
-            self.inner.feed.clone(),
-            job.clone(),
-            self.inner.poll.clone(),
-        )
+    /// Unicat's defaults for job waits: first look after 0.5 s, then up to 10 s apart, a
+    /// one-hour deadline (the rest as [`PollPolicy::default`]).
+    ///
+    /// Looks are cheap: every wait of a client is served by one feed reader, which reads
+    /// `/sync/get` at most every [`ClientBuilder::feed_interval`] whatever the number of waits.
+    pub fn default_poll_policy() -> PollPolicy {
+        PollPolicy::default()
+            .first_delay(Duration::from_millis(500))
+            .max_delay(Duration::from_secs(10))
+            .deadline(Some(Duration::from_secs(3600)))
+    }
+
+    /// Unicat's default retry policy of every request: 10 attempts within 10 minutes (the rest
+    /// as [`RetryPolicy::default`]: 500 ms doubling to a 30 s cap, full jitter).
+    ///
+    /// Why more than bulk-common's default (5 attempts within 2 minutes): a Unicat workflow is
+    /// a chain of reads that are all safe to repeat (login, the feed cursor, every feed read
+    /// while a job runs, every page of a bulk get), and one read that gives up ends the whole
+    /// workflow, often after the mutation was applied. A slow reply costs a whole request
+    /// timeout (60 s), so two minutes cover only two of them. Mutations are unaffected: they are
+    /// never blindly re-sent, whatever the policy (see [`RecordsApi::delete`]).
+    pub fn default_retry_policy() -> RetryPolicy {
+        RetryPolicy::default()
+            .max_attempts(10)
+            .budget(Some(Duration::from_secs(600)))
+    }
+
+    /// Unicat's default HTTP options: bulk-common's timeouts (10 s connect, 60 s per request)
+    /// with [`Client::default_retry_policy`].
+    pub fn default_http_options() -> HttpOptions {
+        HttpOptions::default().retry(Client::default_retry_policy())
+    }
+
+    /// Waits for a job (also one started by another process: handles deserialize), with the
+    /// client's poll policy ([`Client::default_poll_policy`] unless the builder set another).
+    ///
+    /// Await it directly, or set its policy, cancellation, progress observer or
+    /// [`WaitOptions`](crate::WaitOptions) first:
+    ///
+    /// ```no_run
+    /// # use unicat_api::{CancellationToken, Client, JobHandle};
+    /// # async fn run(client: Client, job: JobHandle, stop: CancellationToken) -> unicat_api::Result<()> {
+    /// let report = client
+    ///     .wait(&job)
+    ///     .on_progress(|e| eprintln!("{:?} left", e.progress.remaining))
+    ///     .cancel_on(stop)
+    ///     .await?;
+    /// println!("{} items", report.total.unwrap_or(0));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// It ends with the final report of a `done` job; with [`ErrorKind::JobFailed`] for a
+    /// `rejected` job or a `done` one with errors in its `info` (the vendor message is
+    /// `info.error` or a count of the items not applied; the details hold `job`, `token`,
+    /// `status`, `total`, `failed` (the items `info` lists as not applied) and the whole
+    /// `info`); with [`ErrorKind::DeadlineExceeded`] at the deadline (also when the job never
+    /// appears in the feed); or with [`ErrorKind::Cancelled`].
+    pub fn wait(&self, job: &JobHandle) -> JobWait<JobWatch> {
+        JobWait::new(self.watch(job), self.inner.poll.clone())
+    }
+
+    /// The job as an owned [`poll::Job`](bulk_common::poll::Job), looked at through this
+    /// client's feed reader; [`Client::wait`] drives one. See [`JobWatch`].
+    pub fn watch(&self, job: &JobHandle) -> JobWatch {
+        JobWatch::new(self.clone(), job.clone())
     }
 
     /// The current `cc` cursor of the sync feed (`POST /sync/cursors`).
@@ -309,7 +367,7 @@ impl Client {
     pub fn stats(&self) -> ClientStats {
         let http = self.inner.http.stats();
         ClientStats {
-            logins: self.inner.jwt.logins(),
+            logins: self.inner.jwt.mints(),
             rotations: self.inner.jwt.rotations(),
             feed_reads: self.inner.feed.reads(),
             retries: http.retries,
@@ -321,6 +379,10 @@ impl Client {
 
     pub(crate) fn http(&self) -> &HttpClient {
         &self.inner.http
+    }
+
+    pub(crate) fn feed(&self) -> &Arc<Feed> {
+        &self.inner.feed
     }
 
     pub(crate) fn bulk_path<K: Kind>(&self, op: &str) -> String {
@@ -435,7 +497,7 @@ impl Client {
 
     /// One submission: the job token, or an error ([`ErrorKind::AmbiguousOutcome`] when the
     /// request may have reached the server).
-    async fn post_once<K: Kind>(&self, op: &str, body: &Map<String, Value>) -> Result<String> {
+    async fn post_once<K: Kind>(&self, op: &str, body: &Map<String, Value>) -> Result<JobToken> {
         let reply = self
             .http()
             .request(Method::Post, self.bulk_path::<K>(op))
@@ -469,7 +531,7 @@ impl Client {
                 .jobs_since(cursor)
                 .await?
                 .into_iter()
-                .filter(|r| r.project_gid.as_deref().is_none_or(|p| p == project))
+                .filter(|r| r.project_gid.as_ref().is_none_or(|p| p.as_str() == project))
                 .collect();
             match new.as_slice() {
                 [] => continue,

@@ -10,13 +10,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bulk_common::poll::{Job, JobFailure, JobState, PollEvent, PollPolicy, Progress, Wait};
-use bulk_common::{CancellationToken, HttpClient, Idempotency, Method, Result};
+use bulk_common::poll::{Job, JobFailure, JobState, Progress};
+use bulk_common::{HttpClient, Idempotency, Method, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::model::envelope;
+use crate::client::Client;
+use crate::model::{Gid, JobToken, envelope};
 
 /// A submitted job: its token and the `cc` feed cursor read just before it was submitted.
 ///
@@ -32,14 +33,14 @@ use crate::model::envelope;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobHandle {
-    token: String,
+    token: JobToken,
     cursor: u64,
     operation: String,
 }
 
 impl JobHandle {
     /// A handle for a job token, to be looked for in the feed after `cursor`.
-    pub fn new(token: impl Into<String>, cursor: u64, operation: impl Into<String>) -> Self {
+    pub fn new(token: impl Into<JobToken>, cursor: u64, operation: impl Into<String>) -> Self {
         JobHandle {
             token: token.into(),
             cursor,
@@ -48,7 +49,7 @@ impl JobHandle {
     }
 
     /// The job token (`result["job.token"]`).
-    pub fn token(&self) -> &str {
+    pub fn token(&self) -> &JobToken {
         &self.token
     }
 
@@ -63,51 +64,26 @@ impl JobHandle {
     }
 }
 
-/// A job's status in the feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JobStatus {
-    /// Waiting to start.
-    Queued,
-    /// Running.
-    Processing,
-    /// Finished.
-    Done,
-    /// Refused or failed (`info.error` says why).
-    Rejected,
-    /// A status this crate does not know yet.
-    Other(String),
-}
-
-impl JobStatus {
-    fn parse(s: &str) -> Self {
-        match s.to_ascii_lowercase().as_str() {
-            "queued" => JobStatus::Queued,
-            "processing" => JobStatus::Processing,
-            "done" => JobStatus::Done,
-            "rejected" => JobStatus::Rejected,
-            _ => JobStatus::Other(s.to_owned()),
-        }
+bulk_common::open_enum!(
+    /// A job's status in the feed (`data.status` of its `cc` reports).
+    JobStatus {
+        /// Waiting to start.
+        Queued = "queued",
+        /// Running.
+        Processing = "processing",
+        /// Finished.
+        Done = "done",
+        /// Refused or failed (`info.error` says why).
+        Rejected = "rejected",
     }
-
-    /// The status as the API spells it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Processing => "processing",
-            JobStatus::Done => "done",
-            JobStatus::Rejected => "rejected",
-            JobStatus::Other(s) => s,
-        }
-    }
-}
+);
 
 /// The latest report of a job in the sync feed.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobReport {
     /// The job token.
-    pub token: String,
+    pub token: JobToken,
     /// The job's name (`bulk_delete_records`, ...).
     pub job: String,
     /// Its status.
@@ -121,7 +97,7 @@ pub struct JobReport {
     /// The whole `info` object (job-specific; may be `{}`).
     pub info: Value,
     /// The project, or `None` for a global job.
-    pub project_gid: Option<String>,
+    pub project_gid: Option<Gid>,
     /// The feed cursor of this report.
     pub cursor: u64,
 }
@@ -132,20 +108,20 @@ impl JobReport {
         let info = data.get("info").cloned().unwrap_or(Value::Null);
         let count = |k: &str| info.get(k).and_then(Value::as_u64);
         Some(JobReport {
-            token: item.data_key.clone()?,
+            token: JobToken::new(item.data_key.clone()?),
             job: data
                 .get("job")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            status: JobStatus::parse(data.get("status").and_then(Value::as_str)?),
+            status: JobStatus::from(data.get("status").and_then(Value::as_str)?),
             total: count("total"),
             remaining: count("remaining"),
             error: info.get("error").filter(|e| !e.is_null()).cloned(),
             project_gid: data
                 .get("project_gid")
                 .and_then(Value::as_str)
-                .map(str::to_owned),
+                .map(Gid::from),
             info,
             cursor: item.cursor,
         })
@@ -246,9 +222,9 @@ struct FeedState {
     /// The lowest cursor read from, so a resumed older job makes the reader go back.
     low: Option<u64>,
     /// The latest report of every job seen.
-    jobs: HashMap<String, JobReport>,
+    jobs: HashMap<JobToken, JobReport>,
     /// Tokens being waited for (with the number of waits), whose reports are never evicted.
-    waiting: HashMap<String, usize>,
+    waiting: HashMap<JobToken, usize>,
     last_read: Option<Instant>,
     reads: u64,
 }
@@ -260,7 +236,7 @@ impl FeedState {
         if self.jobs.len() <= MAX_REPORTS {
             return;
         }
-        let mut old: Vec<(u64, String)> = self
+        let mut old: Vec<(u64, JobToken)> = self
             .jobs
             .values()
             .filter(|r| {
@@ -323,9 +299,9 @@ impl Feed {
         }
     }
 
-    fn watch(&self, token: &str, on: bool) {
+    fn watch(&self, token: &JobToken, on: bool) {
         let mut st = self.state();
-        let n = st.waiting.entry(token.to_owned()).or_default();
+        let n = st.waiting.entry(token.clone()).or_default();
         if on {
             *n += 1;
         } else {
@@ -336,7 +312,7 @@ impl Feed {
         }
     }
 
-    fn report(&self, token: &str) -> Option<JobReport> {
+    fn report(&self, token: &JobToken) -> Option<JobReport> {
         self.state().jobs.get(token).cloned()
     }
 
@@ -367,8 +343,8 @@ impl Feed {
     /// one-off scan, independent of the waits).
     pub(crate) async fn jobs_since(&self, cursor: u64) -> Result<Vec<JobReport>> {
         let mut position = cursor;
-        let mut order: Vec<String> = Vec::new();
-        let mut latest: HashMap<String, JobReport> = HashMap::new();
+        let mut order: Vec<JobToken> = Vec::new();
+        let mut latest: HashMap<JobToken, JobReport> = HashMap::new();
         for _ in 0..MAX_CALLS_PER_LOOK {
             let (items, more) = self.read(position).await?;
             self.state().reads += 1;
@@ -439,18 +415,67 @@ impl Feed {
     }
 }
 
-/// One job, looked at through the client's feed reader.
-pub(crate) struct Tracked {
-    feed: Arc<Feed>,
+/// One job, looked at through its client's feed reader: what [`Client::wait`] polls, and an
+/// owned [`poll::Job`](Job) for a driver of your own. Build it with [`Client::watch`].
+///
+/// While a watch (or any clone of it) lives, the reader keeps the job's report however many
+/// other jobs pass through the feed; dropping the last clone releases it.
+///
+/// ```no_run
+/// use unicat_api::bulk_common::poll::{Job, JobState};
+/// # async fn run(client: unicat_api::Client, handle: unicat_api::JobHandle) -> unicat_api::Result<()> {
+/// let watch = client.watch(&handle);
+/// if let JobState::Pending(progress) = watch.poll().await? {
+///     println!("{:?} of {:?} left", progress.remaining, progress.total);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JobWatch {
+    client: Client,
     handle: JobHandle,
+    _claim: Arc<Claim>,
 }
 
-impl Job for Tracked {
+impl fmt::Debug for JobWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobWatch")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobWatch {
+    /// Registers the job with the client's feed reader: the reader covers the feed from the
+    /// handle's cursor on, and keeps the job's report until the watch is dropped.
+    pub(crate) fn new(client: Client, handle: JobHandle) -> Self {
+        let feed = client.feed().clone();
+        feed.register(handle.cursor);
+        feed.watch(&handle.token, true);
+        let claim = Arc::new(Claim {
+            feed,
+            token: handle.token.clone(),
+        });
+        JobWatch {
+            client,
+            handle,
+            _claim: claim,
+        }
+    }
+
+    /// The job watched.
+    pub fn handle(&self) -> &JobHandle {
+        &self.handle
+    }
+}
+
+impl Job for JobWatch {
     type Output = JobReport;
 
     async fn poll(&self) -> Result<JobState<JobReport>> {
-        self.feed.refresh().await?;
-        let Some(report) = self.feed.report(&self.handle.token) else {
+        let feed = self.client.feed();
+        feed.refresh().await?;
+        let Some(report) = feed.report(&self.handle.token) else {
             return Ok(JobState::Pending(
                 Progress::new().status("not yet in the feed"),
             ));
@@ -500,101 +525,15 @@ impl Job for Tracked {
     }
 }
 
-/// Ends a wait's claim on its job's report, also when the wait is dropped.
-struct Unwatch {
+/// A watch's claim on its job's report, released when the last clone of the watch is dropped.
+struct Claim {
     feed: Arc<Feed>,
-    token: String,
+    token: JobToken,
 }
 
-impl Drop for Unwatch {
+impl Drop for Claim {
     fn drop(&mut self) {
         self.feed.watch(&self.token, false);
-    }
-}
-
-type Observer = Arc<dyn Fn(&PollEvent) + Send + Sync>;
-
-/// Waits for one job; build it with [`Client::wait`](crate::Client::wait).
-#[must_use = "a JobWait does nothing until run or awaited"]
-pub struct JobWait {
-    tracked: Tracked,
-    policy: PollPolicy,
-    cancel: Option<CancellationToken>,
-    observer: Option<Observer>,
-}
-
-impl fmt::Debug for JobWait {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobWait")
-            .field("job", &self.tracked.handle)
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl JobWait {
-    pub(crate) fn new(feed: Arc<Feed>, handle: JobHandle, policy: PollPolicy) -> Self {
-        feed.register(handle.cursor);
-        JobWait {
-            tracked: Tracked { feed, handle },
-            policy,
-            cancel: None,
-            observer: None,
-        }
-    }
-
-    /// Overrides the client's poll policy (intervals and deadline).
-    pub fn policy(mut self, policy: PollPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Stops waiting with [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) when `token` is
-    /// cancelled.
-    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
-        self.cancel = Some(token);
-        self
-    }
-
-    /// Called after each look at the pending job (`total`/`remaining` in `progress`).
-    pub fn on_progress(mut self, observer: impl Fn(&PollEvent) + Send + Sync + 'static) -> Self {
-        self.observer = Some(Arc::new(observer));
-        self
-    }
-
-    /// Waits for `done` (the final report), `rejected` or `done` with errors in its `info`
-    /// ([`ErrorKind::JobFailed`] whose vendor message is `info.error` or a count of the items not
-    /// applied; details hold `job`, `token`, `status`, `total`, `failed` (the items `info` lists
-    /// as not applied) and the whole `info`), the deadline
-    /// ([`ErrorKind::DeadlineExceeded`], also when the job never appears in the feed) or
-    /// cancellation.
-    ///
-    /// [`ErrorKind::JobFailed`]: crate::ErrorKind::JobFailed
-    /// [`ErrorKind::DeadlineExceeded`]: crate::ErrorKind::DeadlineExceeded
-    pub async fn run(self) -> Result<JobReport> {
-        let mut wait = Wait::new(&self.tracked).policy(self.policy.clone());
-        if let Some(c) = &self.cancel {
-            wait = wait.cancel_on(c.clone());
-        }
-        if let Some(o) = &self.observer {
-            let o = o.clone();
-            wait = wait.on_progress(move |e| o(e));
-        }
-        let feed = self.tracked.feed.clone();
-        let token = self.tracked.handle.token.clone();
-        feed.watch(&token, true);
-        let _unwatch = Unwatch { feed, token };
-        wait.run().await
-    }
-}
-
-impl std::future::IntoFuture for JobWait {
-    type Output = Result<JobReport>;
-    type IntoFuture = futures::future::BoxFuture<'static, Result<JobReport>>;
-
-    /// `client.wait(&job).await` is `client.wait(&job).run().await`.
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
     }
 }
 
@@ -604,7 +543,7 @@ mod tests {
 
     fn report(token: String, cursor: u64, status: JobStatus) -> JobReport {
         JobReport {
-            token,
+            token: JobToken::new(token),
             job: "bulk_delete_records".into(),
             status,
             total: None,
@@ -620,19 +559,24 @@ mod tests {
     fn eviction_keeps_running_and_awaited_jobs() {
         let mut st = FeedState::default();
         for c in 0..(MAX_REPORTS as u64 + 5) {
-            st.jobs
-                .insert(format!("t{c}"), report(format!("t{c}"), c, JobStatus::Done));
+            st.jobs.insert(
+                JobToken::new(format!("t{c}")),
+                report(format!("t{c}"), c, JobStatus::Done),
+            );
         }
         st.jobs.insert(
-            "running".into(),
+            JobToken::new("running"),
             report("running".into(), 0, JobStatus::Processing),
         );
         st.waiting.insert("t1".into(), 1);
         st.evict();
         assert_eq!(st.jobs.len(), MAX_REPORTS);
-        assert!(st.jobs.contains_key("running"));
-        assert!(st.jobs.contains_key("t1"));
-        assert!(!st.jobs.contains_key("t0"));
-        assert!(st.jobs.contains_key(&format!("t{}", MAX_REPORTS + 4)));
+        assert!(st.jobs.contains_key(&JobToken::new("running")));
+        assert!(st.jobs.contains_key(&JobToken::new("t1")));
+        assert!(!st.jobs.contains_key(&JobToken::new("t0")));
+        assert!(
+            st.jobs
+                .contains_key(&JobToken::new(format!("t{}", MAX_REPORTS + 4)))
+        );
     }
 }

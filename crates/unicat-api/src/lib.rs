@@ -2,7 +2,7 @@
 //!
 //! - [`Client`]: logs in with the project's API key, sends the JWT as a bearer token, adopts
 //!   a JWT the server rotates into any reply, and logs in again (once, for all concurrent
-//!   callers) and replays the request when the JWT is refused.
+//!   callers, who share its failure too) and replays the request when the JWT is refused.
 //! - [`Selection`]: typed selections of records, assets or schema items: gids, the children of
 //!   an item, search results, minus exclusions, in any combination.
 //! - Bulk mutations ([`RecordsApi`], [`AssetsApi`], [`SchemaApi`]) return a [`JobHandle`];
@@ -12,30 +12,75 @@
 //! - Bulk get is a [`Stream`](futures::Stream) of [`Item`]s, page by page, following the
 //!   opaque page cursor until it is null.
 //!
-//! ```no_run
-//! use futures::TryStreamExt;
-//! use unicat_api::{Children, Client, Filter, RecordSelection, Search};
+//! ## Build from the environment
 //!
-//! # async fn run() -> unicat_api::Result<()> {
-//! let client = Client::from_env()?; // UNICAT_API_KEY, UNICAT_PROJECT, UNICAT_BASE_URL
+//! ```no_run
+//! # fn run() -> unicat_api::Result<()> {
+//! // UNICAT_API_KEY, UNICAT_PROJECT, and optionally UNICAT_BASE_URL.
+//! let client = unicat_api::Client::from_env()?;
+//! # Ok(()) }
+//! ```
+//!
+//! [`Client::builder`] sets the same (and the poll policy, [`Client::default_poll_policy`],
+//! and the HTTP options, [`Client::default_http_options`]) in code.
+//!
+//! ## Submit
+//!
+//! ```no_run
+//! use unicat_api::{Children, Filter, RecordSelection, Search};
+//! # async fn run(client: unicat_api::Client) -> unicat_api::Result<()> {
 //! let selection = RecordSelection::new()
 //!     .children(Children::of("r-discontinued").exclude(["r-keep"]))
 //!     .search(Search::new().q("obsolete").filter(Filter::new("definition", "is", "d-article")));
-//!
-//! let mut records = client.records().get(&selection).page_size(500).stream::<serde_json::Value>();
-//! while let Some(record) = records.try_next().await? {
-//!     println!("about to delete {}", record.gid);
-//! }
-//!
 //! let job = client.records().delete(&selection).await?;
+//! println!("job {} (feed cursor {})", job.token(), job.cursor());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Wait with progress
+//!
+//! ```no_run
+//! # async fn run(client: unicat_api::Client, job: unicat_api::JobHandle) -> unicat_api::Result<()> {
 //! let report = client
 //!     .wait(&job)
 //!     .on_progress(|e| eprintln!("{:?} left", e.progress.remaining))
-//!     .run()
 //!     .await?;
-//! println!("deleted {} records", report.total.unwrap_or(0));
 //! # Ok(()) }
 //! ```
+//!
+//! [`Client::wait`] returns a [`JobWait`]: set `.policy(..)`, `.cancel_on(..)` or a whole
+//! [`WaitOptions`] before awaiting it. [`Client::watch`] gives the job as an owned
+//! [`poll::Job`](bulk_common::poll::Job) instead.
+//!
+//! ## Read the result
+//!
+//! ```no_run
+//! use futures::TryStreamExt;
+//! use unicat_api::{Children, RecordSelection};
+//! # async fn run(client: unicat_api::Client, report: unicat_api::JobReport) -> unicat_api::Result<()> {
+//! println!("{} {}: {} items", report.job, report.status, report.total.unwrap_or(0));
+//! // What is left under the folder, read back with a bulk get.
+//! let left = RecordSelection::new().children(Children::of("r-discontinued"));
+//! let mut records = client.records().get(&left).page_size(500).stream::<serde_json::Value>();
+//! while let Some(record) = records.try_next().await? {
+//!     println!("kept {}", record.gid);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Resume from a saved handle
+//!
+//! ```no_run
+//! # async fn run(client: unicat_api::Client, job: unicat_api::JobHandle) -> Result<(), Box<dyn std::error::Error>> {
+//! std::fs::write("job.json", serde_json::to_string(&job)?)?;
+//! // ... later, in another process:
+//! let saved: unicat_api::JobHandle = serde_json::from_str(&std::fs::read_to_string("job.json")?)?;
+//! let report = client.wait(&saved).poll_immediately(true).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A resumed handle makes the feed reader go back to the cursor read before the job was
+//! submitted, so a job that finished long ago is still found.
 //!
 //! Errors are [`bulk_common::Error`]s: a `success: false` reply carries `result.code` as
 //! [`Error::vendor_code`] (read it as an [`ApiCode`]; 1006 is a bulk selection error),
@@ -102,18 +147,18 @@ pub mod selection;
 
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
-pub use bulk_common::poll::{PollEvent, PollPolicy};
+pub use bulk_common::poll::{JobWait, PollEvent, PollPolicy, Progress, WaitOptions};
+pub use bulk_common::{CancellationToken, Error, ErrorKind, Result};
 pub use bulk_common::{
-    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
-    RetryEvent, RetryPolicy, SecretString,
+    ExposeSecret, HttpOptions, HttpStats, Jitter, RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{
     AssetsApi, Client, ClientBuilder, ClientStats, DEFAULT_BASE_URL, MAX_SUBMISSIONS, Placement,
     RecordsApi, SchemaApi,
 };
 pub use get::{BulkGet, DEFAULT_PAGE_SIZE, Item, ItemStream, MAX_PAGE_SIZE};
-pub use job::{JobHandle, JobReport, JobStatus, JobWait};
-pub use model::{ApiCode, Gid};
+pub use job::{JobHandle, JobReport, JobStatus, JobWatch};
+pub use model::{ApiCode, Gid, JobToken};
 pub use selection::{
     AssetSelection, Children, Filter, RecordSelection, SchemaSelection, Search, Selection,
 };

@@ -1,51 +1,20 @@
 //! Identifiers, the `{success, result, data}` envelope, and the vendor's error codes.
 
-use std::fmt;
 use std::sync::Arc;
 
 use bulk_common::{Error, ErrorDecoder, ErrorKind, Response, Result, VendorError};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A Unicat gid (a UUID string naming a project, record, asset or schema item).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Gid(String);
-
-impl Gid {
-    /// A gid from its text.
-    pub fn new(gid: impl Into<String>) -> Self {
-        Gid(gid.into())
-    }
-
-    /// The gid's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Gid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<&str> for Gid {
-    fn from(s: &str) -> Self {
-        Gid(s.to_owned())
-    }
-}
-
-impl From<String> for Gid {
-    fn from(s: String) -> Self {
-        Gid(s)
-    }
-}
+bulk_common::id_type!(
+    /// A Unicat gid (a UUID string naming a project, record, asset or schema item).
+    Gid
+);
 
 impl From<&String> for Gid {
     fn from(s: &String) -> Self {
-        Gid(s.clone())
+        Gid::new(s.as_str())
     }
 }
 
@@ -54,6 +23,12 @@ impl From<&Gid> for Gid {
         g.clone()
     }
 }
+
+bulk_common::id_type!(
+    /// The token of a background job (`result["job.token"]` of a bulk mutation, and the
+    /// `data_key` of the job's reports in the sync feed).
+    JobToken
+);
 
 /// The vendor's error codes (`result.code` of a `success: false` reply), read from an [`Error`]
 /// with [`ApiCode::of`].
@@ -179,7 +154,7 @@ pub(crate) fn envelope<T: DeserializeOwned>(resp: &Response) -> Result<(T, Value
 #[derive(Deserialize)]
 pub(crate) struct JobTokenResult {
     #[serde(rename = "job.token")]
-    pub(crate) token: String,
+    pub(crate) token: JobToken,
 }
 
 /// Converts a decode error about a missing field into a clearer one.

@@ -128,7 +128,7 @@ async fn the_documented_delete_requests_are_what_the_client_sends() -> TestResul
         delete.assert_async().await;
         // The documented reply: the job token read from `result["job.token"]`.
         assert_eq!(
-            job.token(),
+            job.token().as_str(),
             "7c136ddb-4dfa-4ec1-bad4-15067cbf80d9",
             "{name}"
         );
@@ -155,7 +155,7 @@ async fn the_documented_job_report_in_the_sync_feed_is_read() -> TestResult {
     let reports = client(&server).jobs_since(4132).await?;
     assert_eq!(reports.len(), 1);
     let r = &reports[0];
-    assert_eq!(r.token, "7c136ddb-4dfa-4ec1-bad4-15067cbf80d9");
+    assert_eq!(r.token.as_str(), "7c136ddb-4dfa-4ec1-bad4-15067cbf80d9");
     assert_eq!(r.job, "bulk_delete_records");
     assert_eq!(r.status, JobStatus::Processing);
     assert_eq!((r.total, r.remaining), (Some(120), Some(26)));

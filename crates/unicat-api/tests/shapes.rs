@@ -124,7 +124,7 @@ async fn a_delete_logs_in_reads_the_cursor_adopts_a_rotated_jwt_and_posts_the_se
 
     let client = client(&server);
     let job = client.records().delete(&combined()).await?;
-    assert_eq!(job.token(), "06715cb7-aaaa-4bbb-8ccc-000000000001");
+    assert_eq!(job.token().as_str(), "06715cb7-aaaa-4bbb-8ccc-000000000001");
     assert_eq!(job.cursor(), 1520);
     assert_eq!(job.operation(), "records/delete");
     login.assert_async().await;

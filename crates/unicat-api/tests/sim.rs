@@ -362,7 +362,7 @@ async fn a_serialized_handle_is_resumed_by_another_client() -> TestResult {
     let resumed: JobHandle = serde_json::from_str(&saved)?;
     assert_eq!(resumed, job);
     let report = second.wait(&resumed).run().await?;
-    assert_eq!(report.token, job.token());
+    assert_eq!(&report.token, job.token());
     assert_eq!(set(unicat.deleted_records()), set(["r-f4-007", "r-f4-008"]));
     Ok(())
 }
@@ -426,7 +426,7 @@ async fn an_ambiguous_submission_is_not_resent_but_found_in_the_feed() -> TestRe
             1,
             "sent once, never re-sent"
         );
-        assert_eq!(unicat.job_tokens(), [job.token()]);
+        assert_eq!(unicat.job_tokens(), [job.token().as_str()]);
         assert_eq!(client.stats().located, 1);
         assert_eq!(client.stats().resubmitted, 0);
         client.wait(&job).run().await?;
@@ -457,7 +457,7 @@ async fn a_submission_that_never_arrived_is_sent_again() -> TestResult {
         .delete(&RecordSelection::new().gid("r-f2-011"))
         .await?;
     assert_eq!(client.stats().resubmitted, 2);
-    assert_eq!(unicat.job_tokens(), [job.token()]);
+    assert_eq!(unicat.job_tokens(), [job.token().as_str()]);
     client.wait(&job).run().await?;
     assert_eq!(unicat.deleted_records(), ["r-f2-011"]);
     Ok(())

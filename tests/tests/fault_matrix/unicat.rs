@@ -66,11 +66,10 @@ async fn run(
     before: impl FnOnce(&Unicat),
     mid_run: impl FnOnce(&Unicat),
 ) -> Run {
-    let retry = RetryPolicy::default();
     run_seeded(
         11,
         Duration::from_secs(120),
-        retry,
+        None,
         cfg,
         rules,
         before,
@@ -82,7 +81,7 @@ async fn run(
 async fn run_seeded(
     seed: u64,
     deadline: Duration,
-    retry: RetryPolicy,
+    retry: Option<RetryPolicy>,
     cfg: UnicatConfig,
     rules: Vec<FaultRule>,
     before: impl FnOnce(&Unicat),
@@ -96,7 +95,7 @@ async fn run_seeded(
         .await
         .unwrap();
     before(&unicat);
-    let client = Client::builder()
+    let mut client = Client::builder()
         .project(cfg.project.clone())
         .api_key(cfg.api_key.clone().into())
         .base_url(sim.base_url())
@@ -106,10 +105,11 @@ async fn run_seeded(
                 .max_delay(Duration::from_secs(1))
                 .deadline(Some(deadline)),
         )
-        .feed_interval(Duration::from_millis(100))
-        .http_options(HttpOptions::default().retry(retry))
-        .build()
-        .unwrap();
+        .feed_interval(Duration::from_millis(100));
+    if let Some(retry) = retry {
+        client = client.http_options(HttpOptions::default().retry(retry));
+    }
+    let client = client.build().unwrap();
     let outcome = bounded(async {
         let job = client.records().delete(&selection()).await?;
         mid_run(&unicat);
@@ -158,10 +158,7 @@ impl Run {
         assert_eq!(*left, ["r-f2-003", "r-f2-004"]);
         assert_eq!(self.jobs_created(), 1, "no duplicate job");
         // The report is our job's, not a look-alike's.
-        assert_eq!(
-            self.unicat.job_tokens(),
-            std::slice::from_ref(&report.token)
-        );
+        assert_eq!(self.unicat.job_tokens(), [report.token.as_str()]);
     }
 
     /// Whether the run ended with exactly the expected data (read back from the simulator)
@@ -179,7 +176,10 @@ impl Run {
             ["r-f2-003", "r-f2-004"],
             "a wrong success: read back"
         );
-        assert!(ours.contains(&report.token), "a wrong success: not our job");
+        assert!(
+            ours.iter().any(|t| t == report.token.as_str()),
+            "a wrong success: not our job"
+        );
         true
     }
 
@@ -396,9 +396,7 @@ async fn matrix_unicat_mixed() {
             // With eight fault kinds at 10 % each, more than half of all requests meet one, and
             // a slow reply costs a whole 60 s request timeout: five attempts in two minutes
             // (the default) is not enough for a read to get through.
-            RetryPolicy::default()
-                .max_attempts(12)
-                .budget(Some(Duration::from_secs(20 * 60))),
+            None,
             UnicatConfig::default(),
             mixed_faults(MIXED_RATE),
             |_| {},

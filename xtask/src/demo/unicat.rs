@@ -125,7 +125,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
                 .search(Search::new().q("product")),
         )
         .await?;
-    match client.wait(&job).run().await {
+    match client.wait(&job).await {
         Err(e) if e.kind() == ErrorKind::JobFailed => println!(
             "  rejected, as expected: {}",
             e.vendor_message().unwrap_or("?")
@@ -140,7 +140,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
         .records()
         .delete(&RecordSelection::new().gid("r-f4-001"))
         .await?;
-    let report = client.wait(&job).run().await?;
+    let report = client.wait(&job).await?;
     let created = sim.counters().get("jobs.created");
     println!(
         "  found in the sync feed ({} found this way, {created} {} created in all): {} {}",
@@ -187,7 +187,6 @@ async fn wait_for_delete(client: &Client, job: &JobHandle) -> DynResult<JobRepor
                 p.status.as_deref().unwrap_or("?").to_owned(),
             );
         })
-        .run()
         .await?;
     let total = report.total.unwrap_or(0);
     bar.set_len(total);

@@ -4,10 +4,13 @@
 //!   request and tells after a 401.
 //! - [`OAuthRefreshSource`] turns an OAuth refresh token into access tokens: refreshed ahead of
 //!   expiry, once for any number of concurrent callers, within a vendor's refresh-rate limit.
+//! - [`MintSource`] mints tokens with a closure (a login with an API key, say), one attempt for
+//!   any number of concurrent callers, and takes over tokens a server rotates into its replies.
 //! - [`TokenStore`] keeps access tokens where other clients and processes can reuse them:
 //!   [`MemoryStore`] within a process, [`FileStore`] between processes of one machine, and
 //!   `RedisStore` (feature `redis`) between processes on many machines.
 
+mod mint;
 mod oauth;
 #[cfg(feature = "redis")]
 mod redis_store;
@@ -23,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::error::Result;
 use crate::http::Headers;
 
+pub use mint::{Mint, MintSource, MintSourceBuilder, Rotation};
 pub use oauth::{OAuthConfig, OAuthRefreshSource, ParamsIn, RefreshRateLimit};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
