@@ -1,7 +1,7 @@
 //! Background jobs, tracked through the sync feed.
 //!
 //! Unicat has no job-status endpoint: a job reports its progress as `cc` sync items whose
-//! `data_key` is the job token. A [`Client`](crate::Client) reads the feed with ONE reader,
+//! `data_key` is the job token. A [`Client`] reads the feed with ONE reader,
 //! shared by every job it waits for: concurrent waits ask the reader to look, and a look that
 //! happened a moment ago (or is under way) serves them all.
 

@@ -253,6 +253,37 @@ async fn a_hundred_concurrent_calls_share_one_login() -> TestResult {
     Ok(())
 }
 
+/// Issue 17: a failed login is shared by the callers that waited for it (one login, not one per
+/// queued caller), and the next call logs in again.
+#[tokio::test(start_paused = true)]
+async fn a_refused_login_fails_every_waiting_caller_once() -> TestResult {
+    let cfg = UnicatConfig::default();
+    let (sim, _unicat) = sim(cfg.clone()).await;
+    let wrong = UnicatConfig {
+        api_key: "not-the-key".into(),
+        ..cfg.clone()
+    };
+    let client = client(&sim, &wrong);
+    const LOGIN: &str = "POST /api/p/{project}/auth";
+
+    let calls = (0..50).map(|_| {
+        let client = client.clone();
+        async move { client.cc_cursor().await }
+    });
+    for r in join_all(calls).await {
+        let err = r.expect_err("a wrong API key cannot log in");
+        assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    }
+    assert_eq!(sim.counters().received(LOGIN), 1, "50 callers, one login");
+    assert_eq!(client.stats().logins, 1);
+    assert_eq!(sim.counters().received("POST /sync/cursors"), 0);
+
+    // The failure is not kept: the next call tries again.
+    assert!(client.cc_cursor().await.is_err());
+    assert_eq!(sim.counters().received(LOGIN), 2);
+    Ok(())
+}
+
 #[derive(Debug, Deserialize)]
 struct Product {
     title: String,
