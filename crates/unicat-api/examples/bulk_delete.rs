@@ -2,13 +2,14 @@
 //!
 //! ```sh
 //! export UNICAT_API_KEY=... UNICAT_PROJECT=... # UNICAT_BASE_URL=http://127.0.0.1:PORT
-//! cargo run -p unicat-api --example bulk_delete -- selection.json
+//! cargo run -p unicat-api --example bulk_delete -- selection.json [job.json]
 //! ```
 //!
 //! `selection.json` holds the selection list in the API's JSON form, for example
 //! `["r-1", {"children": "r-f2", "exclude": ["r-f2-003"]}, {"search": {"q": "obsolete"}}]`.
 //! Progress goes to stderr; the exit status is non-zero, with the vendor's reason, when the job
-//! is rejected or its report lists errors (the items not applied are printed).
+//! is rejected or its report lists errors (the items not applied are printed). With a second
+//! argument, the job handle is saved there first, for the `resume` example.
 
 #![allow(clippy::print_stdout)]
 
@@ -30,7 +31,8 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
-        .ok_or("usage: bulk_delete <selection.json>")?;
+        .ok_or("usage: bulk_delete <selection.json> [job.json]")?;
+    let save = std::env::args().nth(2);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     let selection: RecordSelection =
         serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
@@ -42,6 +44,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         job.token(),
         job.cursor()
     );
+    if let Some(save) = &save {
+        std::fs::write(save, serde_json::to_string(&job)?).map_err(|e| format!("{save}: {e}"))?;
+        eprintln!("saved the handle to {save}");
+    }
     let outcome = client
         .wait(&job)
         .on_progress(|e| {
@@ -55,7 +61,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 _ => eprintln!("  {}", p.status.as_deref().unwrap_or("waiting")),
             }
         })
-        .run()
         .await;
     match outcome {
         Ok(report) => {

@@ -135,6 +135,17 @@
 //!   pages do not (reference `p/assets/bulk/get` note on invalid gids).
 //! - **Rate limits.** A per-member `rate_limit_per_second` exists (reference `init`), its error is
 //!   undocumented: 429 and 5xx are retried for reads (with `Retry-After`), never for mutations.
+//!
+//! ## Workflows
+//!
+//! One runnable example per workflow, in `examples/` (against the simulator of
+//! `cargo xtask sim`, or real credentials in `UNICAT_*`):
+//!
+//! | Workflow | Example |
+//! |---|---|
+//! | Bulk get: read a selection as JSON lines | `bulk_get -- selection.json --page-size 250` |
+//! | Bulk delete: submit, wait with progress, exit 1 if rejected (and save the handle) | `bulk_delete -- selection.json [job.json]` |
+//! | Resume a wait from a saved handle | `resume -- job.json` |
 
 mod auth;
 mod client;
