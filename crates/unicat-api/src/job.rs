@@ -556,6 +556,35 @@ mod tests {
     }
 
     #[test]
+    fn a_watch_claims_its_job_until_its_last_clone_is_dropped() -> Result<()> {
+        let client = Client::builder()
+            .project("p-1")
+            .api_key(bulk_common::SecretString::from("key"))
+            .base_url("http://127.0.0.1:9")
+            .build()?;
+        let token = JobToken::new("t-1");
+        let claims = || client.feed().state().waiting.get(&token).copied();
+        let handle = JobHandle::new(token.clone(), 40, "records/delete");
+
+        let watch = client.watch(&handle);
+        assert_eq!(claims(), Some(1), "registered when created");
+        assert_eq!(client.feed().state().position, Some(40));
+        let clone = watch.clone();
+        let wait = client.wait(&handle);
+        assert_eq!(
+            claims(),
+            Some(2),
+            "one claim per watch, shared by its clones"
+        );
+        drop(watch);
+        drop(wait);
+        assert_eq!(claims(), Some(1));
+        drop(clone);
+        assert_eq!(claims(), None, "released when the last clone is dropped");
+        Ok(())
+    }
+
+    #[test]
     fn eviction_keeps_running_and_awaited_jobs() {
         let mut st = FeedState::default();
         for c in 0..(MAX_REPORTS as u64 + 5) {
