@@ -207,6 +207,11 @@ struct CursorsResult {
 }
 
 /// The one feed reader of a client.
+///
+/// It never has more than one `/sync/get` in flight (reads are serialized on `reading`), so it
+/// has nothing to gain from following the rate control's `concurrency()` hint as the bulk
+/// runners do: its reads pass the client-wide limiter like every request, which is what slows
+/// it down after a throttle, and `min_interval` bounds its pace when nothing is throttled.
 pub(crate) struct Feed {
     http: HttpClient,
     min_interval: Duration,
