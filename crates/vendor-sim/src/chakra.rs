@@ -47,7 +47,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::server::{SimBuilder, SimContext, SimHandle};
+use crate::server::{SimBuilder, SimContext, SimHandle, Simulator};
 
 /// A made-up epoch (ms) for the simulator's clock: timestamps are this plus Tokio time elapsed.
 const EPOCH_MS: i64 = 1_764_000_000_000;
@@ -308,19 +308,19 @@ impl Chakra {
     }
 }
 
-/// Starts the ChakraHQ simulator with `cfg` and returns the server and the state handle.
+/// Starts the ChakraHQ simulator with `cfg`; returns the server and the handle on its state (the
+/// same as `builder.serve::<Chakra>(cfg)`).
 pub async fn start(builder: SimBuilder, cfg: ChakraConfig) -> std::io::Result<(SimHandle, Chakra)> {
-    let mut handle = None;
-    let sim = builder
-        .start(|ctx| {
-            let c = Chakra::new(ctx, cfg);
-            let router = c.router();
-            handle = Some(c);
-            router
-        })
-        .await?;
-    let chakra = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
-    Ok((sim, chakra))
+    builder.serve::<Chakra>(cfg).await
+}
+
+impl Simulator for Chakra {
+    type Config = ChakraConfig;
+
+    fn build(ctx: SimContext, cfg: ChakraConfig) -> (Router, Self) {
+        let sim = Chakra::new(ctx, cfg);
+        (sim.router(), sim)
+    }
 }
 
 impl ChakraState {

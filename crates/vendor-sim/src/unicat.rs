@@ -62,7 +62,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use crate::server::{SimBuilder, SimContext, SimHandle};
+use crate::server::{SimBuilder, SimContext, SimHandle, Simulator};
 
 /// Settings of the Unicat simulator.
 #[derive(Debug, Clone)]
@@ -137,19 +137,19 @@ impl Default for UnicatConfig {
     }
 }
 
-/// Starts the Unicat simulator and returns its handle.
+/// Starts the Unicat simulator with `cfg`; returns the server and the handle on its state (the
+/// same as `builder.serve::<Unicat>(cfg)`).
 pub async fn start(builder: SimBuilder, cfg: UnicatConfig) -> std::io::Result<(SimHandle, Unicat)> {
-    let mut handle = None;
-    let sim = builder
-        .start(|ctx| {
-            let u = Unicat::new(ctx, cfg);
-            let router = u.router();
-            handle = Some(u);
-            router
-        })
-        .await?;
-    let unicat = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
-    Ok((sim, unicat))
+    builder.serve::<Unicat>(cfg).await
+}
+
+impl Simulator for Unicat {
+    type Config = UnicatConfig;
+
+    fn build(ctx: SimContext, cfg: UnicatConfig) -> (Router, Self) {
+        let sim = Unicat::new(ctx, cfg);
+        (sim.router(), sim)
+    }
 }
 
 /// Handle on the simulator's state: seed, inspect and steer it while it runs.

@@ -48,7 +48,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use crate::server::SimContext;
+use crate::server::{SimBuilder, SimContext, SimHandle, Simulator};
 
 /// Settings of the Zefort simulator.
 #[derive(Debug, Clone)]
@@ -1164,22 +1164,19 @@ async fn attach_tag(
     (created(&st), Json(task)).into_response()
 }
 
-/// Starts the Zefort simulator with `cfg` and returns the server handle and the state handle.
-pub async fn start(
-    builder: crate::SimBuilder,
-    cfg: ZefortConfig,
-) -> std::io::Result<(crate::SimHandle, Zefort)> {
-    let mut handle = None;
-    let sim = builder
-        .start(|ctx| {
-            let z = Zefort::new(ctx, cfg);
-            let router = z.router();
-            handle = Some(z);
-            router
-        })
-        .await?;
-    let z = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
-    Ok((sim, z))
+/// Starts the Zefort simulator with `cfg`; returns the server and the handle on its state (the
+/// same as `builder.serve::<Zefort>(cfg)`).
+pub async fn start(builder: SimBuilder, cfg: ZefortConfig) -> std::io::Result<(SimHandle, Zefort)> {
+    builder.serve::<Zefort>(cfg).await
+}
+
+impl Simulator for Zefort {
+    type Config = ZefortConfig;
+
+    fn build(ctx: SimContext, cfg: ZefortConfig) -> (Router, Self) {
+        let sim = Zefort::new(ctx, cfg);
+        (sim.router(), sim)
+    }
 }
 
 #[cfg(test)]

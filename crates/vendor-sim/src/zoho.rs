@@ -44,7 +44,7 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::server::{SimBuilder, SimContext, SimHandle};
+use crate::server::{SimBuilder, SimContext, SimHandle, Simulator};
 
 /// The columns of every simulated report.
 pub const COLUMNS: [&str; 10] = [
@@ -840,17 +840,17 @@ fn build_zip(name: &str, first: u64, count: u64, columns: &[usize]) -> Bytes {
     Bytes::from(out.into_inner())
 }
 
-/// Starts the Zoho simulator and returns it with its handle.
+/// Starts the Zoho simulator with `cfg`; returns the server and the handle on its state (the
+/// same as `builder.serve::<Zoho>(cfg)`).
 pub async fn start(builder: SimBuilder, cfg: ZohoConfig) -> std::io::Result<(SimHandle, Zoho)> {
-    let mut handle = None;
-    let sim = builder
-        .start(|ctx| {
-            let z = Zoho::new(ctx, cfg);
-            let router = z.router();
-            handle = Some(z);
-            router
-        })
-        .await?;
-    let zoho = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
-    Ok((sim, zoho))
+    builder.serve::<Zoho>(cfg).await
+}
+
+impl Simulator for Zoho {
+    type Config = ZohoConfig;
+
+    fn build(ctx: SimContext, cfg: ZohoConfig) -> (Router, Self) {
+        let sim = Zoho::new(ctx, cfg);
+        (sim.router(), sim)
+    }
 }
