@@ -20,7 +20,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use crate::server::{SimBuilder, SimHandle};
+use crate::server::{SimBuilder, SimContext, SimHandle, Simulator};
 
 /// One reply: status, headers and body, sent as given (invalid header names or values are
 /// skipped, an invalid status becomes 500).
@@ -58,19 +58,27 @@ impl Canned {
     /// Starts a canned server on a random loopback port, answering `200` with an empty body
     /// until [`Canned::set`] is called.
     pub async fn start() -> std::io::Result<(SimHandle, Canned)> {
-        let canned = Canned {
-            reply: Arc::new(Mutex::new(Reply::new(200, Vec::new()))),
-        };
-        let state = canned.clone();
-        let sim = SimBuilder::new("canned")
-            .start(move |_ctx| Router::new().fallback(answer).with_state(state))
-            .await?;
-        Ok((sim, canned))
+        SimBuilder::new("canned")
+            .serve::<Canned>(Reply::new(200, Vec::new()))
+            .await
     }
 
     /// Sets the reply to every following request.
     pub fn set(&self, reply: Reply) {
         *self.reply.lock().unwrap_or_else(|e| e.into_inner()) = reply;
+    }
+}
+
+/// The configuration is the first reply, sent until [`Canned::set`] changes it.
+impl Simulator for Canned {
+    type Config = Reply;
+
+    fn build(_ctx: SimContext, first: Reply) -> (Router, Self) {
+        let canned = Canned {
+            reply: Arc::new(Mutex::new(first)),
+        };
+        let router = Router::new().fallback(answer).with_state(canned.clone());
+        (router, canned)
     }
 }
 

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::server::SimContext;
+use crate::server::{SimContext, Simulator};
 
 /// Settings of the generic simulator.
 #[derive(Debug, Clone)]
@@ -134,6 +134,15 @@ impl Generic {
         let mut ids: Vec<_> = inner.items.keys().copied().collect();
         ids.sort_unstable();
         ids.iter().map(|id| inner.items[id].clone()).collect()
+    }
+}
+
+impl Simulator for Generic {
+    type Config = GenericConfig;
+
+    fn build(ctx: SimContext, cfg: GenericConfig) -> (Router, Self) {
+        let sim = Generic::new(ctx, cfg);
+        (sim.router(), sim)
     }
 }
 

@@ -1,8 +1,8 @@
 //! Stateful simulators of the workspace's vendor APIs, served on loopback with seeded faults.
 //!
-//! Each simulator is an axum [`Router`](axum::Router) served by [`SimBuilder`], in-process on a
-//! random loopback port (tests, the demo, benchmarks) or standalone (`cargo xtask sim`). A fault
-//! layer in front of every route injects throttling, server errors, connection resets before or
+//! Each simulator is a [`Simulator`]: an axum [`Router`](axum::Router) and a handle on its
+//! state, started by [`SimBuilder::serve`] in-process on a random loopback port (tests, the
+//! demo, benchmarks) or standalone (`cargo xtask sim`). A fault layer in front of every route injects throttling, server errors, connection resets before or
 //! after the handler ran, delays, malformed and truncated bodies, under a seed, and counts what
 //! each route saw so tests can prove "the handler ran once".
 //!
@@ -10,12 +10,12 @@
 //! use vendor_sim::{Fault, FaultRule, SimBuilder, generic::{Generic, GenericConfig}};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! let sim = SimBuilder::new("generic")
+//! let (sim, generic) = SimBuilder::new("generic")
 //!     .seed(7)
 //!     .fault(FaultRule::new(Fault::Status(503)).path("/items/{id}").times(1))
-//!     .start(|ctx| Generic::new(ctx, GenericConfig::default()).router())
+//!     .serve::<Generic>(GenericConfig::default())
 //!     .await?;
-//! println!("serving on {}", sim.base_url());
+//! println!("serving on {}; {} items so far", sim.base_url(), generic.items().len());
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -36,22 +36,13 @@ pub mod zoho;
 pub use counters::{Counters, RouteCounts};
 pub use fault::{Fault, FaultRule, Faults, Schedule};
 pub use limits::{LimitReply, ServerLimits};
-pub use server::{SimBuilder, SimContext, SimHandle};
+pub use server::{SimBuilder, SimContext, SimHandle, Simulator};
 
-/// Starts the [`generic`] simulator with `cfg` and its handle.
+/// Starts the [`generic`] simulator with `cfg`; returns the server and the handle on its state
+/// (the same as `builder.serve::<Generic>(cfg)`).
 pub async fn start_generic(
     builder: SimBuilder,
     cfg: generic::GenericConfig,
 ) -> std::io::Result<(SimHandle, generic::Generic)> {
-    let mut handle = None;
-    let sim = builder
-        .start(|ctx| {
-            let g = generic::Generic::new(ctx, cfg);
-            let router = g.router();
-            handle = Some(g);
-            router
-        })
-        .await?;
-    let generic = handle.ok_or_else(|| std::io::Error::other("simulator did not build"))?;
-    Ok((sim, generic))
+    builder.serve::<generic::Generic>(cfg).await
 }

@@ -27,6 +27,20 @@ pub struct SimContext {
     pub faults: Faults,
 }
 
+/// A simulated API that [`SimBuilder::serve`] starts: its settings, the routes it serves, and
+/// the handle a test keeps to seed, steer and inspect its state while it runs.
+///
+/// Each simulator (generic, canned, Zefort, Zoho, ChakraHQ, Unicat) implements it, so they all
+/// start the same way and share one start-up path.
+pub trait Simulator: Sized {
+    /// The simulator's settings.
+    type Config;
+
+    /// Builds the simulator's state from `cfg`, reporting to `ctx`'s counters, and the routes
+    /// that serve it.
+    fn build(ctx: SimContext, cfg: Self::Config) -> (Router, Self);
+}
+
 /// Configures and starts a simulator.
 #[derive(Debug)]
 #[must_use]
@@ -76,24 +90,64 @@ impl SimBuilder {
         self
     }
 
-    /// Binds the address and serves the router that `app` builds.
+    /// Binds the address and serves simulator `S` with `cfg`: the one start-up path of every
+    /// simulator. Returns the running server and the handle on `S`'s state.
+    ///
+    /// ```
+    /// use vendor_sim::SimBuilder;
+    /// use vendor_sim::zoho::{Zoho, ZohoConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (sim, zoho) = SimBuilder::new("zoho").serve::<Zoho>(ZohoConfig::default()).await?;
+    /// println!("serving on {}, {} rows served", sim.base_url(), zoho.rows_served());
+    /// sim.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve<S: Simulator>(self, cfg: S::Config) -> std::io::Result<(SimHandle, S)> {
+        let listener = TcpListener::bind(self.addr).await?;
+        self.serve_on(listener, cfg)
+    }
+
+    /// Serves simulator `S` with `cfg` on an already bound listener.
+    pub fn serve_on<S: Simulator>(
+        self,
+        listener: TcpListener,
+        cfg: S::Config,
+    ) -> std::io::Result<(SimHandle, S)> {
+        self.launch(listener, |ctx| S::build(ctx, cfg))
+    }
+
+    /// Binds the address and serves the router that `app` builds (a one-off router; a
+    /// [`Simulator`] goes through [`SimBuilder::serve`]).
     pub async fn start(self, app: impl FnOnce(SimContext) -> Router) -> std::io::Result<SimHandle> {
         let listener = TcpListener::bind(self.addr).await?;
         self.start_on(listener, app)
     }
 
-    /// Serves on an already bound listener.
+    /// Serves the router that `app` builds on an already bound listener.
     pub fn start_on(
         self,
         listener: TcpListener,
         app: impl FnOnce(SimContext) -> Router,
     ) -> std::io::Result<SimHandle> {
+        let (handle, ()) = self.launch(listener, |ctx| (app(ctx), ()))?;
+        Ok(handle)
+    }
+
+    /// Builds the context, the routes (and whatever `app` hands back beside them), puts the
+    /// fault and limit layers in front and spawns the accept loop.
+    fn launch<T>(
+        self,
+        listener: TcpListener,
+        app: impl FnOnce(SimContext) -> (Router, T),
+    ) -> std::io::Result<(SimHandle, T)> {
         let addr = listener.local_addr()?;
         let ctx = SimContext {
             counters: Counters::default(),
             faults: Faults::new(self.seed, self.rules),
         };
-        let mut router = app(ctx.clone()).layer(axum::middleware::from_fn_with_state(
+        let (router, built) = app(ctx.clone());
+        let mut router = router.layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             fault_layer,
         ));
@@ -106,13 +160,14 @@ impl SimBuilder {
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, router, stop_rx));
         tracing::debug!(name = %self.name, %addr, "simulator listening");
-        Ok(SimHandle {
+        let handle = SimHandle {
             name: self.name,
             addr,
             ctx,
             stop: stop_tx,
             task: Some(task),
-        })
+        };
+        Ok((handle, built))
     }
 }
 
