@@ -13,7 +13,7 @@ use futures::Stream;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::models::{
+use crate::model::{
     BulkUpdate, Contract, ContractQuery, Page, Tag, TagId, TagOutcome, Target, Task, TaskId,
 };
 use crate::{Error, Result};
@@ -326,7 +326,7 @@ impl Client {
 
     /// The tags, across pages (`GET /api/tags/`).
     pub fn tags(&self) -> impl Stream<Item = Result<Tag>> + Send + 'static {
-        self.pages("/api/tags/", Vec::new())
+        self.pages("/api/tags/", None, None)
     }
 
     /// Attaches a tag to many contracts (`POST /api/tags/{id}/contracts/`).
@@ -373,7 +373,7 @@ impl Client {
 
     /// Every task, across pages.
     pub fn tasks(&self) -> impl Stream<Item = Result<Task>> + Send + 'static {
-        self.pages("/api/tasks/", Vec::new())
+        self.pages("/api/tasks/", None, None)
     }
 
     /// Marks a task as seen (`PATCH /api/tasks/{id}/` with `{"frontend_status": "done"}`), which
@@ -429,21 +429,20 @@ impl Client {
         page_size: Option<u64>,
     ) -> impl Stream<Item = Result<Contract>> + Send + 'static {
         use futures::StreamExt;
-        let mut params = match query_params(query) {
-            Ok(p) => p,
-            Err(e) => return futures::stream::once(async move { Err(e) }).boxed(),
-        };
-        if let Some(size) = page_size {
-            params.push(("page_size".into(), size.to_string()));
+        if let Err(e) = query.check() {
+            return futures::stream::once(async move { Err(e) }).boxed();
         }
-        self.pages("/api/contracts/", params).boxed()
+        self.pages("/api/contracts/", Some(query.clone()), page_size)
+            .boxed()
     }
 
-    /// Pages through a list by page number until `next` is null.
+    /// Pages through a list by page number until `next` is null. The query's parameters are
+    /// encoded by bulk-common's request builder, as for [`Client::contracts_page`].
     fn pages<T>(
         &self,
         path: &'static str,
-        params: Vec<(String, String)>,
+        query: Option<ContractQuery>,
+        page_size: Option<u64>,
     ) -> impl Stream<Item = Result<T>> + Send + 'static
     where
         T: DeserializeOwned + Send + 'static,
@@ -451,8 +450,11 @@ impl Client {
         let client = self.http.clone();
         paginate::paginate(1u64, move |page| {
             let mut req = client.request(Method::Get, path);
-            for (k, v) in &params {
-                req = req.query(k.clone(), v);
+            if let Some(query) = &query {
+                req = req.query_pairs(query);
+            }
+            if let Some(size) = page_size {
+                req = req.query("page_size", size);
             }
             let req = req.query("page", page);
             async move {
@@ -462,21 +464,6 @@ impl Client {
             }
         })
     }
-}
-
-fn query_params(query: &ContractQuery) -> Result<Vec<(String, String)>> {
-    query.check()?;
-    let Ok(Value::Object(map)) = serde_json::to_value(query) else {
-        return Err(Error::invalid_input("could not encode the contract query"));
-    };
-    Ok(map
-        .into_iter()
-        .filter_map(|(k, v)| match v {
-            Value::Null => None,
-            Value::String(s) => Some((k, s)),
-            other => Some((k, other.to_string())),
-        })
-        .collect())
 }
 
 fn task_path(id: &TaskId) -> String {

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::Result;
 use crate::client::Client;
-use crate::models::{BulkUpdate, Task, TaskId};
+use crate::model::{BulkUpdate, Task, TaskId};
 
 /// A task to wait for, which can be stored and resumed by another process.
 ///

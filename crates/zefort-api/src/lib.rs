@@ -117,7 +117,7 @@
 
 mod client;
 mod job;
-mod models;
+mod model;
 #[cfg(test)]
 mod proptests;
 mod reconcile;
@@ -131,7 +131,7 @@ pub use bulk_common::{
 };
 pub use client::{Client, ClientBuilder, Host};
 pub use job::{TaskHandle, TaskJob, WaitOptions};
-pub use models::{
+pub use model::{
     BackendStatus, BulkUpdate, Contract, ContractAttributes, ContractId, ContractQuery,
     ContractStatus, Date, EsignStatus, FrontendStatus, Page, Tag, TagId, TagOutcome, Target, Task,
     TaskDetails, TaskId,
