@@ -124,15 +124,14 @@ mod reconcile;
 
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
-pub use bulk_common::poll::{PollEvent, PollPolicy};
+pub use bulk_common::poll::{JobWait, PollEvent, PollPolicy, Progress, WaitOptions};
+pub use bulk_common::{CancellationToken, Error, ErrorKind, Result};
 pub use bulk_common::{
-    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
-    RetryEvent, RetryPolicy, SecretString,
+    ExposeSecret, HttpOptions, HttpStats, Jitter, RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{Client, ClientBuilder, Host};
-pub use job::{TaskHandle, TaskJob, WaitOptions};
+pub use job::{BackendStatus, JobHandle, JobWatch};
 pub use model::{
-    BackendStatus, BulkUpdate, Contract, ContractAttributes, ContractId, ContractQuery,
-    ContractStatus, Date, EsignStatus, FrontendStatus, Page, Tag, TagId, TagOutcome, Target, Task,
-    TaskDetails, TaskId,
+    BulkUpdate, Contract, ContractAttributes, ContractId, ContractQuery, ContractStatus, Date,
+    EsignStatus, FrontendStatus, Page, Tag, TagId, TagOutcome, Target, Task, TaskDetails, TaskId,
 };

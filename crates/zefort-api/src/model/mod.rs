@@ -18,7 +18,7 @@ mod tasks;
 pub use bulk::{BulkUpdate, ContractAttributes, Target};
 pub use contracts::{Contract, ContractId, ContractQuery, ContractStatus, EsignStatus};
 pub use tags::{Tag, TagId, TagOutcome};
-pub use tasks::{BackendStatus, FrontendStatus, Task, TaskDetails, TaskId};
+pub use tasks::{FrontendStatus, Task, TaskDetails, TaskId};
 
 /// A calendar date, written `YYYY-MM-DD` as the API expects.
 ///

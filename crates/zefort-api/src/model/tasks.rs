@@ -5,23 +5,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::job::BackendStatus;
+
 bulk_common::id_type!(
     /// A task id (`task_…`).
     TaskId
-);
-
-bulk_common::open_enum!(
-    /// A task's server-side status. Only `pending` and `done` are documented; the vendor reports a
-    /// failure with another value (the simulator uses `error`) and explains it in
-    /// [`Task::backend_status_info`].
-    BackendStatus {
-        /// Still running.
-        Pending = "pending",
-        /// Finished successfully.
-        Done = "done",
-        /// Finished with an error (value assumed, not documented).
-        Error = "error",
-    }
 );
 
 bulk_common::open_enum!(
@@ -34,28 +22,6 @@ bulk_common::open_enum!(
         Done = "done",
     }
 );
-
-impl BackendStatus {
-    /// Whether the task is still running.
-    ///
-    /// `pending` is, and so are undocumented values that name a running state (`queued`,
-    /// `processing`, `running`, `started`, `in_progress`); every other value is final.
-    pub fn is_running(&self) -> bool {
-        match self {
-            BackendStatus::Pending => true,
-            BackendStatus::Other(s) => matches!(
-                s.to_ascii_lowercase().as_str(),
-                "queued" | "processing" | "running" | "started" | "in_progress"
-            ),
-            _ => false,
-        }
-    }
-
-    /// Whether the task finished successfully.
-    pub fn is_done(&self) -> bool {
-        *self == BackendStatus::Done
-    }
-}
 
 /// What a task says about the request that created it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
