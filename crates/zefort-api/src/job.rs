@@ -64,14 +64,20 @@ impl BackendStatus {
     /// Whether the task is still running.
     ///
     /// `pending` is, and so are undocumented values that name a running state (`queued`,
-    /// `processing`, `running`, `started`, `in_progress`); every other value is final.
+    /// `processing`, `running`, `started`, `in_progress`, in any case and punctuation, as
+    /// `open_enum!` parses); every other value is final.
+    ///
+    /// ```
+    /// use zefort_api::BackendStatus;
+    /// assert!(BackendStatus::from("pending").is_running());
+    /// assert!(BackendStatus::from("In-Progress").is_running());
+    /// assert!(!BackendStatus::from("scheduled").is_running());
+    /// assert!(!BackendStatus::from("done").is_running());
+    /// ```
     pub fn is_running(&self) -> bool {
         match self {
             BackendStatus::Pending => true,
-            BackendStatus::Other(s) => matches!(
-                s.to_ascii_lowercase().as_str(),
-                "queued" | "processing" | "running" | "started" | "in_progress"
-            ),
+            BackendStatus::Other(s) => RunningWord::from(s.as_str()).is_known(),
             _ => false,
         }
     }
@@ -81,6 +87,23 @@ impl BackendStatus {
         *self == BackendStatus::Done
     }
 }
+
+bulk_common::open_enum!(
+    /// Undocumented `backend_status` values that name a running state, parsed like every other
+    /// status word (ASCII case and punctuation ignored).
+    RunningWord {
+        /// `queued`
+        Queued = "queued",
+        /// `processing`
+        Processing = "processing",
+        /// `running`
+        Running = "running",
+        /// `started`
+        Started = "started",
+        /// `in_progress`
+        InProgress = "in_progress",
+    }
+);
 
 /// One task, watched: a [`Job`] for bulk-common's poll driver, made by [`Client::watch`].
 ///
