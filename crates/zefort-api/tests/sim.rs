@@ -13,8 +13,8 @@ use vendor_sim::zefort::{Zefort, ZefortConfig};
 use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
 use zefort_api::{
     BulkUpdate, Client, ClientBuilder, ContractId, ContractQuery, ContractStatus, ErrorKind,
-    FrontendStatus, HttpOptions, JobHandle, RetryPolicy, SecretString, TagOutcome, Target,
-    WaitOptions,
+    FrontendStatus, HttpOptions, JobHandle, PollPolicy, RetryPolicy, SecretString, TagOutcome,
+    Target, WaitOptions,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -128,6 +128,49 @@ async fn one_watch_can_skip_or_ask_for_the_acknowledgement() -> TestResult {
     let acked = quiet.watch(&handle).acknowledge(true).wait().await?;
     assert_eq!(acked.frontend_status, FrontendStatus::Done);
     assert_eq!(sim.counters().get("tasks.acknowledged"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_acknowledgement_still_returns_the_finished_task() -> TestResult {
+    // Every PATCH is refused: the contracts are changed all the same, so the wait yields the
+    // finished task (still `pending` in the UI) instead of an error.
+    let rule = FaultRule::new(Fault::Status(403))
+        .method("PATCH")
+        .path("/api/tasks/{id}/");
+    let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
+    let all = z.seed(8, TAG, 2);
+    let task = client(&sim)
+        .run_bulk_update(&the_update(), &WaitOptions::new())
+        .await?;
+    assert!(task.is_done());
+    assert_eq!(task.frontend_status, FrontendStatus::Pending);
+    assert_applied(&z, &all);
+    assert!(sim.faults().injected() >= 1);
+    assert_eq!(sim.counters().get("tasks.acknowledged"), 0);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_wait_looks_at_once_with_zeforts_default_policy() -> TestResult {
+    let (sim, z) = start(vec![], ZefortConfig::default()).await;
+    z.seed(5, TAG, 1);
+    let c = client(&sim);
+    let task = c
+        .run_bulk_update(&the_update(), &WaitOptions::new())
+        .await?;
+
+    let wait = client(&sim).wait(&JobHandle::from(&task));
+    assert_eq!(wait.effective_policy(), &Client::default_poll_policy());
+    assert_eq!(Client::default_poll_policy(), PollPolicy::default());
+    let looks = sim.counters().received("GET /api/tasks/{id}/");
+    let started = tokio::time::Instant::now();
+    let again = wait.await?;
+    // The task finished long ago: one look, without the policy's first delay (1 s).
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(sim.counters().received("GET /api/tasks/{id}/"), looks + 1);
+    assert_eq!(again.id, task.id);
+    assert_eq!(again.frontend_status, FrontendStatus::Done);
     Ok(())
 }
 
