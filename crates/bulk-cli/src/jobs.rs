@@ -19,7 +19,7 @@ pub(crate) enum JobFile {
     /// A Zefort task: wait for it, then acknowledge it (unless `acknowledge` is false).
     Zefort {
         /// The task.
-        task: zefort_api::TaskHandle,
+        task: zefort_api::JobHandle,
         /// Acknowledge the finished task.
         acknowledge: bool,
     },

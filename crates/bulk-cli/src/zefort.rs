@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use zefort_api::{
-    BulkUpdate, Client, ContractQuery, ContractStatus, Date, Host, TagId, TagOutcome, Target, Task,
-    TaskHandle, WaitOptions,
+    BulkUpdate, Client, ContractQuery, ContractStatus, Date, Host, JobHandle, TagId, TagOutcome,
+    Target, Task,
 };
 
 use crate::cli::{JobArgs, ZefortTag, ZefortTarget, ZefortUpdate};
@@ -174,7 +174,7 @@ async fn submitted(
     job: &JobArgs,
     command: &str,
 ) -> anyhow::Result<Outcome> {
-    let handle = TaskHandle::from(task);
+    let handle = JobHandle::from(task);
     if let Some(file) = &job.job_file {
         JobFile::Zefort {
             task: handle.clone(),
@@ -211,15 +211,17 @@ async fn submitted(
 pub(crate) async fn finish(
     ctx: &Ctx,
     client: &Client,
-    handle: &TaskHandle,
+    handle: &JobHandle,
     acknowledge: bool,
     job_file: Option<&Path>,
     command: &str,
 ) -> anyhow::Result<Outcome> {
     let bar = ctx.spinner("looks");
-    let options = WaitOptions::new()
-        .policy(ctx.poll(zefort_api::PollPolicy::default()))
+    let wait = client
+        .watch(handle)
         .acknowledge(acknowledge)
+        .wait()
+        .policy(ctx.poll(Client::default_poll_policy()))
         .on_progress({
             let bar = bar.clone();
             move |e| {
@@ -231,9 +233,9 @@ pub(crate) async fn finish(
                 ));
             }
         });
-    let result = client.wait(handle, &options).await;
+    let result = wait.await;
     bar.finish_and_clear();
-    let task = result.with_context(|| format!("task {}", handle.task_id))?;
+    let task = result.with_context(|| format!("task {}", handle.task_id()))?;
     if let Some(file) = job_file {
         let _ = std::fs::remove_file(file);
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use zefort_api::{
-    BulkUpdate, Client, ContractQuery, ContractStatus, PollPolicy, Target, TaskHandle, WaitOptions,
+    BulkUpdate, Client, ContractQuery, ContractStatus, JobHandle, Target, WaitOptions,
 };
 
 #[tokio::main]
@@ -58,12 +58,12 @@ async fn run() -> zefort_api::Result<()> {
     println!(
         "submitted: task {} (resume later with {})",
         task.id,
-        serde_json::to_string(&TaskHandle::from(&task)).unwrap_or_default()
+        serde_json::to_string(&JobHandle::from(&task)).unwrap_or_default()
     );
 
     let options = WaitOptions::new()
         .policy(
-            PollPolicy::default()
+            Client::default_poll_policy()
                 .first_delay(Duration::from_millis(500))
                 .deadline(Some(Duration::from_secs(30 * 60))),
         )
@@ -76,7 +76,10 @@ async fn run() -> zefort_api::Result<()> {
                 e.next_poll_in.as_secs_f64()
             );
         });
-    let done = client.wait(&TaskHandle::from(&task), &options).await?;
+    let done = client
+        .wait(&JobHandle::from(&task))
+        .options(options)
+        .await?;
     println!(
         "finished: task {} backend_status={} frontend_status={} info=\"{}\"",
         done.id, done.backend_status, done.frontend_status, done.backend_status_info

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use bulk_common::paginate::{self, Page as Paged};
+use bulk_common::poll::{JobWait, PollPolicy, WaitOptions};
 use bulk_common::{
     Auth, BaseUrl, ErrorDecoder, ErrorKind, HttpClient, HttpOptions, HttpStats, Idempotency,
     Method, Response, RetryEvent, SecretString, VendorError, encode_segment,
@@ -13,7 +14,8 @@ use futures::Stream;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::models::{
+use crate::job::{JobHandle, JobWatch};
+use crate::model::{
     BulkUpdate, Contract, ContractQuery, Page, Tag, TagId, TagOutcome, Target, Task, TaskId,
 };
 use crate::{Error, Result};
@@ -94,6 +96,7 @@ pub struct ClientBuilder {
     resubmit_if_absent: bool,
     max_resubmissions: u32,
     reconcile_scan_limit: usize,
+    acknowledge_finished: bool,
     on_retry: Option<RetryObserver>,
 }
 
@@ -108,6 +111,8 @@ impl fmt::Debug for ClientBuilder {
             .field("reconcile", &self.reconcile)
             .field("resubmit_if_absent", &self.resubmit_if_absent)
             .field("max_resubmissions", &self.max_resubmissions)
+            .field("reconcile_scan_limit", &self.reconcile_scan_limit)
+            .field("acknowledge_finished", &self.acknowledge_finished)
             .finish()
     }
 }
@@ -122,6 +127,7 @@ impl Default for ClientBuilder {
             resubmit_if_absent: true,
             max_resubmissions: 2,
             reconcile_scan_limit: 200,
+            acknowledge_finished: true,
             on_retry: None,
         }
     }
@@ -184,6 +190,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether a wait acknowledges a task it sees finish successfully (`PATCH` with
+    /// `frontend_status = done`), so the task leaves the web UI's pending list (default: yes).
+    ///
+    /// This is the default of every [`JobWatch`] the client makes, so of [`Client::wait`],
+    /// [`Client::watch`] and [`Client::run_bulk_update`]; one watch can differ with
+    /// [`JobWatch::acknowledge`]. Failed tasks are never acknowledged: they stay for people to
+    /// see.
+    pub fn acknowledge_finished(mut self, yes: bool) -> Self {
+        self.acknowledge_finished = yes;
+        self
+    }
+
     /// Called before every retry wait (for logs, metrics and progress displays).
     pub fn on_retry(mut self, observer: impl Fn(&RetryEvent<'_>) + Send + Sync + 'static) -> Self {
         self.on_retry = Some(Arc::new(observer));
@@ -216,6 +234,7 @@ impl ClientBuilder {
                     0
                 },
                 scan_limit: self.reconcile_scan_limit,
+                acknowledge: self.acknowledge_finished,
             }),
         })
     }
@@ -227,6 +246,8 @@ pub(crate) struct Settings {
     /// How many more submissions may follow proof of absence (0: none).
     pub(crate) resubmissions: u32,
     pub(crate) scan_limit: usize,
+    /// The default of [`JobWatch::acknowledge`].
+    pub(crate) acknowledge: bool,
 }
 
 /// A Zefort API client.
@@ -284,6 +305,43 @@ impl Client {
         self.http.stats()
     }
 
+    /// Zefort's polling defaults, the one place they live: bulk-common's
+    /// [`PollPolicy::default`] (first look after 1 s, growing by 1.5 up to 30 s between looks, a
+    /// one-hour deadline). [`Client::wait`] adds a first look at once, for resumed tasks.
+    pub fn default_poll_policy() -> PollPolicy {
+        PollPolicy::default()
+    }
+
+    /// The task of `handle` as an owned [`Job`](bulk_common::poll::Job) (a [`JobWatch`]), for
+    /// callers that drive bulk-common's poll driver themselves or want to change one watch
+    /// ([`JobWatch::acknowledge`]) before waiting ([`JobWatch::wait`]).
+    pub fn watch(&self, handle: &JobHandle) -> JobWatch {
+        JobWatch::new(self.clone(), handle, self.settings.acknowledge)
+    }
+
+    /// Waits for a task to finish and returns it, acknowledged (see [`JobWatch`]).
+    ///
+    /// The returned [`JobWait`] is awaited directly or after setting options: a policy (default
+    /// [`Client::default_poll_policy`]), cancellation, a progress observer. The first look is
+    /// immediate, so this also resumes a task started by an earlier process. A failed task is a
+    /// [`ErrorKind::JobFailed`] error carrying `backend_status_info`; the deadline is
+    /// [`ErrorKind::DeadlineExceeded`].
+    ///
+    /// ```no_run
+    /// use zefort_api::{Client, JobHandle};
+    /// # async fn run(client: Client, saved: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// let handle: JobHandle = serde_json::from_str(saved)?;
+    /// let task = client
+    ///     .wait(&handle)
+    ///     .on_progress(|e| eprintln!("task {}: {:?}", e.job, e.progress.status))
+    ///     .await?;
+    /// println!("task {} is {}", task.id, task.backend_status);
+    /// # Ok(()) }
+    /// ```
+    pub fn wait(&self, handle: &JobHandle) -> JobWait<JobWatch> {
+        self.watch(handle).wait()
+    }
+
     /// Submits a bulk update (`POST /api/contracts/bulk_update/`) and returns the task it
     /// started, without waiting for it. See [`Client::run_bulk_update`] for the whole flow.
     ///
@@ -293,6 +351,33 @@ impl Client {
     pub async fn bulk_update(&self, update: &BulkUpdate) -> Result<Task> {
         let body = update.to_json()?;
         crate::reconcile::submit_bulk_update(self, &body).await
+    }
+
+    /// The whole bulk update: submit (reconciling a lost reply, see the crate docs), wait with
+    /// `options` (unset ones keep [`Client::wait`]'s defaults), acknowledge (unless the client
+    /// says otherwise, [`ClientBuilder::acknowledge_finished`]), and return the finished task.
+    ///
+    /// ```no_run
+    /// use zefort_api::{BulkUpdate, Client, ContractQuery, ContractStatus, Target, WaitOptions};
+    /// # async fn run() -> zefort_api::Result<()> {
+    /// let client = Client::from_env()?;
+    /// let update = BulkUpdate::new(Target::search(ContractQuery::new().q_tags("contracts of service")))
+    ///     .end_date("2023-02-15".parse()?)
+    ///     .status(ContractStatus::Done);
+    /// let task = client.run_bulk_update(&update, &WaitOptions::new()).await?;
+    /// println!("{} finished: {}", task.id, task.backend_status);
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_bulk_update(
+        &self,
+        update: &BulkUpdate,
+        options: &WaitOptions,
+    ) -> Result<Task> {
+        let task = self.bulk_update(update).await?;
+        tracing::info!(task = %task.id, "bulk update submitted");
+        self.wait(&JobHandle::from(&task))
+            .options(options.clone())
+            .await
     }
 
     pub(crate) async fn post_bulk_update(&self, body: &Value) -> Result<Task> {
@@ -326,7 +411,7 @@ impl Client {
 
     /// The tags, across pages (`GET /api/tags/`).
     pub fn tags(&self) -> impl Stream<Item = Result<Tag>> + Send + 'static {
-        self.pages("/api/tags/", Vec::new())
+        self.pages("/api/tags/", None, None)
     }
 
     /// Attaches a tag to many contracts (`POST /api/tags/{id}/contracts/`).
@@ -373,7 +458,7 @@ impl Client {
 
     /// Every task, across pages.
     pub fn tasks(&self) -> impl Stream<Item = Result<Task>> + Send + 'static {
-        self.pages("/api/tasks/", Vec::new())
+        self.pages("/api/tasks/", None, None)
     }
 
     /// Marks a task as seen (`PATCH /api/tasks/{id}/` with `{"frontend_status": "done"}`), which
@@ -429,21 +514,20 @@ impl Client {
         page_size: Option<u64>,
     ) -> impl Stream<Item = Result<Contract>> + Send + 'static {
         use futures::StreamExt;
-        let mut params = match query_params(query) {
-            Ok(p) => p,
-            Err(e) => return futures::stream::once(async move { Err(e) }).boxed(),
-        };
-        if let Some(size) = page_size {
-            params.push(("page_size".into(), size.to_string()));
+        if let Err(e) = query.check() {
+            return futures::stream::once(async move { Err(e) }).boxed();
         }
-        self.pages("/api/contracts/", params).boxed()
+        self.pages("/api/contracts/", Some(query.clone()), page_size)
+            .boxed()
     }
 
-    /// Pages through a list by page number until `next` is null.
+    /// Pages through a list by page number until `next` is null. The query's parameters are
+    /// encoded by bulk-common's request builder, as for [`Client::contracts_page`].
     fn pages<T>(
         &self,
         path: &'static str,
-        params: Vec<(String, String)>,
+        query: Option<ContractQuery>,
+        page_size: Option<u64>,
     ) -> impl Stream<Item = Result<T>> + Send + 'static
     where
         T: DeserializeOwned + Send + 'static,
@@ -451,8 +535,11 @@ impl Client {
         let client = self.http.clone();
         paginate::paginate(1u64, move |page| {
             let mut req = client.request(Method::Get, path);
-            for (k, v) in &params {
-                req = req.query(k.clone(), v);
+            if let Some(query) = &query {
+                req = req.query_pairs(query);
+            }
+            if let Some(size) = page_size {
+                req = req.query("page_size", size);
             }
             let req = req.query("page", page);
             async move {
@@ -462,21 +549,6 @@ impl Client {
             }
         })
     }
-}
-
-fn query_params(query: &ContractQuery) -> Result<Vec<(String, String)>> {
-    query.check()?;
-    let Ok(Value::Object(map)) = serde_json::to_value(query) else {
-        return Err(Error::invalid_input("could not encode the contract query"));
-    };
-    Ok(map
-        .into_iter()
-        .filter_map(|(k, v)| match v {
-            Value::Null => None,
-            Value::String(s) => Some((k, s)),
-            other => Some((k, other.to_string())),
-        })
-        .collect())
 }
 
 fn task_path(id: &TaskId) -> String {

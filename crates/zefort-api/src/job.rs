@@ -1,133 +1,194 @@
-//! Waiting for tasks: a serializable handle, the poll-driver job, and the one-call flows.
+//! Waiting for a task: the serializable [`JobHandle`], the task's [`BackendStatus`], and
+//! [`JobWatch`], the task as a [`Job`] for bulk-common's poll driver.
 
-use std::fmt;
-use std::sync::Arc;
-
-use bulk_common::CancellationToken;
-use bulk_common::poll::{Job, JobFailure, JobState, PollEvent, PollPolicy, Progress, Wait};
+use bulk_common::poll::{Job, JobFailure, JobState, JobWait, Progress};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Result;
 use crate::client::Client;
-use crate::models::{BulkUpdate, Task, TaskId};
+use crate::model::{FrontendStatus, Task, TaskId};
 
-/// A task to wait for, which can be stored and resumed by another process.
+/// A task to wait for, which can be saved and resumed by another process.
+///
+/// It serializes as `{"task_id": ".."}`:
 ///
 /// ```
-/// use zefort_api::TaskHandle;
-/// let handle = TaskHandle::new("task_123");
+/// use zefort_api::JobHandle;
+/// let handle = JobHandle::new("task_123");
 /// let saved = serde_json::to_string(&handle)?;
 /// assert_eq!(saved, r#"{"task_id":"task_123"}"#);
-/// let resumed: TaskHandle = serde_json::from_str(&saved)?;
+/// let resumed: JobHandle = serde_json::from_str(&saved)?;
 /// assert_eq!(resumed, handle);
+/// assert_eq!(resumed.task_id().as_str(), "task_123");
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct TaskHandle {
-    /// The task's id.
-    pub task_id: TaskId,
+pub struct JobHandle {
+    task_id: TaskId,
 }
 
-impl TaskHandle {
+impl JobHandle {
     /// A handle on task `id`.
     pub fn new(id: impl Into<TaskId>) -> Self {
-        TaskHandle { task_id: id.into() }
+        JobHandle { task_id: id.into() }
+    }
+
+    /// The task's id.
+    pub fn task_id(&self) -> &TaskId {
+        &self.task_id
     }
 }
 
-impl From<&Task> for TaskHandle {
+impl From<&Task> for JobHandle {
     fn from(task: &Task) -> Self {
-        TaskHandle::new(task.id.clone())
+        JobHandle::new(task.id.clone())
     }
 }
 
-type Observer = Arc<dyn Fn(&PollEvent) + Send + Sync>;
+bulk_common::open_enum!(
+    /// A task's server-side status. Only `pending` and `done` are documented; the vendor reports a
+    /// failure with another value (the simulator uses `error`) and explains it in
+    /// [`Task::backend_status_info`].
+    BackendStatus {
+        /// Still running.
+        Pending = "pending",
+        /// Finished successfully.
+        Done = "done",
+        /// Finished with an error (value assumed, not documented).
+        Error = "error",
+    }
+);
 
-/// How to wait for a task.
-///
-/// The default: bulk-common's [`PollPolicy::default`] (first look after 1 s, growing to 30 s,
-/// a one-hour deadline), acknowledge the task when it finishes successfully, no cancellation,
-/// no progress callback.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct WaitOptions {
-    policy: PollPolicy,
-    acknowledge: bool,
-    cancel: Option<CancellationToken>,
-    on_progress: Option<Observer>,
-}
-
-impl Default for WaitOptions {
-    fn default() -> Self {
-        WaitOptions {
-            policy: PollPolicy::default(),
-            acknowledge: true,
-            cancel: None,
-            on_progress: None,
+impl BackendStatus {
+    /// Whether the task is still running.
+    ///
+    /// `pending` is, and so are undocumented values that name a running state (`queued`,
+    /// `processing`, `running`, `started`, `in_progress`, in any case and punctuation, as
+    /// `open_enum!` parses); every other value is final.
+    ///
+    /// ```
+    /// use zefort_api::BackendStatus;
+    /// assert!(BackendStatus::from("pending").is_running());
+    /// assert!(BackendStatus::from("In-Progress").is_running());
+    /// assert!(!BackendStatus::from("scheduled").is_running());
+    /// assert!(!BackendStatus::from("done").is_running());
+    /// ```
+    pub fn is_running(&self) -> bool {
+        match self {
+            BackendStatus::Pending => true,
+            BackendStatus::Other(s) => RunningWord::from(s.as_str()).is_known(),
+            _ => false,
         }
     }
-}
 
-impl fmt::Debug for WaitOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitOptions")
-            .field("policy", &self.policy)
-            .field("acknowledge", &self.acknowledge)
-            .field("cancel", &self.cancel.is_some())
-            .field("on_progress", &self.on_progress.is_some())
-            .finish()
+    /// Whether the task finished successfully.
+    pub fn is_done(&self) -> bool {
+        *self == BackendStatus::Done
     }
 }
 
-impl WaitOptions {
-    /// The default options.
-    pub fn new() -> Self {
-        WaitOptions::default()
+bulk_common::open_enum!(
+    /// Undocumented `backend_status` values that name a running state, parsed like every other
+    /// status word (ASCII case and punctuation ignored).
+    RunningWord {
+        /// `queued`
+        Queued = "queued",
+        /// `processing`
+        Processing = "processing",
+        /// `running`
+        Running = "running",
+        /// `started`
+        Started = "started",
+        /// `in_progress`
+        InProgress = "in_progress",
+    }
+);
+
+/// One task, watched: a [`Job`] for bulk-common's poll driver, made by [`Client::watch`].
+///
+/// `pending` (and running-sounding values, see [`BackendStatus::is_running`]) is running,
+/// `done` is finished, and any other status fails with [`crate::ErrorKind::JobFailed`] whose
+/// vendor message is the task's `backend_status_info` and vendor code its `backend_status`.
+///
+/// When a look finds the task `done`, the watch acknowledges it (`frontend_status = done`, see
+/// [`Client::acknowledge_task`]) unless told not to ([`acknowledge`](Self::acknowledge), or the
+/// client's [`ClientBuilder::acknowledge_finished`](crate::ClientBuilder::acknowledge_finished)),
+/// and yields the acknowledged task. The contracts are changed by then, so if the
+/// acknowledgement fails the finished task is still yielded (its `frontend_status` stays
+/// `pending`) and a warning is logged.
+///
+/// It owns a clone of the client, so it can be moved into a task:
+///
+/// ```no_run
+/// use zefort_api::{Client, JobHandle};
+/// # async fn run(client: Client) -> zefort_api::Result<()> {
+/// let watch = client.watch(&JobHandle::new("task_123")).acknowledge(false);
+/// let task = watch.wait().on_progress(|e| eprintln!("{:?}", e.progress.status)).await?;
+/// println!("task {} is {}, not acknowledged", task.id, task.backend_status);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobWatch {
+    client: Client,
+    id: TaskId,
+    acknowledge: bool,
+}
+
+impl JobWatch {
+    pub(crate) fn new(client: Client, handle: &JobHandle, acknowledge: bool) -> Self {
+        JobWatch {
+            client,
+            id: handle.task_id.clone(),
+            acknowledge,
+        }
     }
 
-    /// The polling policy (intervals and deadline).
-    pub fn policy(mut self, policy: PollPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Whether to acknowledge a successfully finished task (`frontend_status = done`), so it
-    /// leaves the web UI's pending list. Default: yes. Failed tasks are left for people to see.
+    /// Whether to acknowledge the task when a look finds it `done` (the default is the
+    /// client's [`ClientBuilder::acknowledge_finished`](crate::ClientBuilder::acknowledge_finished),
+    /// itself on by default).
     pub fn acknowledge(mut self, yes: bool) -> Self {
         self.acknowledge = yes;
         self
     }
 
-    /// Stops waiting with [`crate::ErrorKind::Cancelled`] when `token` is cancelled.
-    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
-        self.cancel = Some(token);
-        self
+    /// The handle of the watched task.
+    pub fn handle(&self) -> JobHandle {
+        JobHandle::new(self.id.clone())
     }
 
-    /// Called after each look at a running task.
-    pub fn on_progress(mut self, f: impl Fn(&PollEvent) + Send + Sync + 'static) -> Self {
-        self.on_progress = Some(Arc::new(f));
-        self
+    /// Waits for this task with Zefort's defaults, as [`Client::wait`] does: the policy of
+    /// [`Client::default_poll_policy`], and a first look at once.
+    pub fn wait(self) -> JobWait<JobWatch> {
+        // The first look is immediate: a waited-for task was submitted a moment ago or is
+        // resumed from a saved handle, and may have finished long ago.
+        JobWait::new(self, Client::default_poll_policy()).poll_immediately(true)
+    }
+
+    /// Acknowledges a finished task, keeping the finished task if that fails.
+    async fn acknowledged(&self, task: Task) -> Task {
+        if !self.acknowledge || task.frontend_status == FrontendStatus::Done {
+            return task;
+        }
+        match self.client.acknowledge_task(&task.id).await {
+            Ok(acked) => acked,
+            Err(e) => {
+                tracing::warn!(task = %task.id, error = %e, "could not acknowledge the finished task");
+                task
+            }
+        }
     }
 }
 
-/// One task as a [`Job`] for bulk-common's poll driver: `pending` is running, `done` is
-/// finished, and any other final status fails with [`crate::ErrorKind::JobFailed`] whose
-/// vendor message is the task's `backend_status_info` and vendor code its `backend_status`.
-#[derive(Debug, Clone)]
-pub struct TaskJob {
-    client: Client,
-    id: TaskId,
-}
-
-impl Job for TaskJob {
+impl Job for JobWatch {
     type Output = Task;
 
     async fn poll(&self) -> Result<JobState<Task>> {
         let task = self.client.task(&self.id).await?;
-        Ok(task_state(task))
+        Ok(match task_state(task) {
+            JobState::Done(task) => JobState::Done(self.acknowledged(task).await),
+            other => other,
+        })
     }
 
     fn describe(&self) -> String {
@@ -160,70 +221,4 @@ fn task_state(task: Task) -> JobState<Task> {
                 "description": task.description,
             })),
     )
-}
-
-impl Client {
-    /// The poll-driver job of a task, for callers that drive [`Wait`] themselves.
-    pub fn watch(&self, handle: &TaskHandle) -> TaskJob {
-        TaskJob {
-            client: self.clone(),
-            id: handle.task_id.clone(),
-        }
-    }
-
-    /// Waits for a task to finish, then acknowledges it (unless opted out) and returns it.
-    ///
-    /// A failed task is a [`crate::ErrorKind::JobFailed`] error carrying `backend_status_info`;
-    /// the deadline is [`crate::ErrorKind::DeadlineExceeded`]. The first look is immediate, so
-    /// this also resumes a task started by an earlier process. If the acknowledgement fails, the
-    /// finished task is still returned (its `frontend_status` stays `pending`) and a warning is
-    /// logged: the work itself is done.
-    pub async fn wait(&self, handle: &TaskHandle, options: &WaitOptions) -> Result<Task> {
-        let job = self.watch(handle);
-        let mut wait = Wait::new(&job)
-            .policy(options.policy.clone())
-            .poll_immediately(true);
-        if let Some(token) = &options.cancel {
-            wait = wait.cancel_on(token.clone());
-        }
-        if let Some(observer) = &options.on_progress {
-            let observer = observer.clone();
-            wait = wait.on_progress(move |e| observer(e));
-        }
-        let task = wait.run().await?;
-        if !options.acknowledge || task.frontend_status == crate::FrontendStatus::Done {
-            return Ok(task);
-        }
-        match self.acknowledge_task(&task.id).await {
-            Ok(acked) => Ok(acked),
-            Err(e) => {
-                tracing::warn!(task = %task.id, error = %e, "could not acknowledge the finished task");
-                Ok(task)
-            }
-        }
-    }
-
-    /// The whole bulk update: submit (reconciling a lost reply, see the crate docs), wait with
-    /// progress and a deadline, acknowledge unless opted out, and return the finished task.
-    ///
-    /// ```no_run
-    /// use zefort_api::{BulkUpdate, Client, ContractQuery, ContractStatus, Target, WaitOptions};
-    /// # async fn run() -> zefort_api::Result<()> {
-    /// let client = Client::from_env()?;
-    /// let update = BulkUpdate::new(Target::search(ContractQuery::new().q_tags("contracts of service")))
-    ///     .end_date("2023-02-15".parse()?)
-    ///     .status(ContractStatus::Done);
-    /// let task = client.run_bulk_update(&update, &WaitOptions::new()).await?;
-    /// println!("{} finished: {}", task.id, task.backend_status);
-    /// # Ok(()) }
-    /// ```
-    pub async fn run_bulk_update(
-        &self,
-        update: &BulkUpdate,
-        options: &WaitOptions,
-    ) -> Result<Task> {
-        let task = self.bulk_update(update).await?;
-        tracing::info!(task = %task.id, "bulk update submitted");
-        self.wait(&TaskHandle::from(&task), options).await
-    }
 }

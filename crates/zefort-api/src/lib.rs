@@ -1,42 +1,90 @@
 //! A typed async client for the [Zefort](https://zefort.com) contract-management API: bulk
 //! updates and tagging of contracts, task polling and acknowledgement, and contract search.
 //!
-//! ```no_run
-//! use zefort_api::{BulkUpdate, Client, ContractQuery, ContractStatus, Target, WaitOptions};
+//! # Build from the environment
 //!
-//! # async fn run() -> zefort_api::Result<()> {
-//! // ZEFORT_API_KEY, and optionally ZEFORT_BASE_URL (sandbox | my | us | a URL).
+//! [`Client::from_env`] reads `ZEFORT_API_KEY` and, optionally, `ZEFORT_BASE_URL` (`sandbox`,
+//! `my`, `us` or a URL); [`Client::builder`] sets the same and more in code.
+//!
+//! ```no_run
+//! use zefort_api::Client;
+//! # fn run() -> zefort_api::Result<()> {
 //! let client = Client::from_env()?;
+//! # let _ = client; Ok(()) }
+//! ```
+//!
+//! # Submit
+//!
+//! [`Client::bulk_update`] sends the update and returns the task it started. It is never re-sent
+//! blindly: a lost reply is reconciled from the task list ("Reconciliation" below).
+//!
+//! ```no_run
+//! use zefort_api::{BulkUpdate, Client, ContractQuery, ContractStatus, JobHandle, Target};
+//! # async fn run(client: Client) -> zefort_api::Result<()> {
 //! let update = BulkUpdate::new(Target::search(ContractQuery::new().q_tags("contracts of service")))
 //!     .end_date("2023-02-15".parse()?)
 //!     .status(ContractStatus::Done);
-//! let options = WaitOptions::new()
-//!     .on_progress(|e| eprintln!("still {} after {:?}", e.progress.status.as_deref().unwrap_or("?"), e.elapsed));
-//! let task = client.run_bulk_update(&update, &options).await?;
-//! println!("task {} is {}", task.id, task.backend_status);
+//! let task = client.bulk_update(&update).await?;
+//! let handle = JobHandle::from(&task);
+//! # let _ = handle; Ok(()) }
+//! ```
+//!
+//! # Wait with progress
+//!
+//! [`Client::wait`] returns a [`JobWait`]: await it as it is, or set a policy (default
+//! [`Client::default_poll_policy`]), a cancellation token or a progress observer first. When
+//! the task is `done` the wait acknowledges it (`frontend_status = done`, so it leaves the web
+//! UI's pending list); turn that off for a client ([`ClientBuilder::acknowledge_finished`]) or one
+//! watch ([`JobWatch::acknowledge`]).
+//!
+//! ```no_run
+//! # use zefort_api::{Client, JobHandle};
+//! # async fn run(client: Client, handle: JobHandle) -> zefort_api::Result<()> {
+//! let task = client
+//!     .wait(&handle)
+//!     .on_progress(|e| eprintln!("task {} is {:?} after {:?}", e.job, e.progress.status, e.elapsed))
+//!     .await?;
+//! # let _ = task; Ok(()) }
+//! ```
+//!
+//! [`Client::run_bulk_update`] does both steps in one call, with [`WaitOptions`].
+//!
+//! # Read the result
+//!
+//! The finished [`Task`] says how it ended (`backend_status`, `backend_status_info`), whether it
+//! was acknowledged (`frontend_status`) and what it did (`details.data` echoes the request). A
+//! task that ends in any status other than `done` is an [`ErrorKind::JobFailed`] error instead,
+//! whose [`vendor_message`](Error::vendor_message) is the task's `backend_status_info`. The
+//! contracts themselves are read back with [`Client::search_contracts`], a lazy stream over
+//! pages.
+//!
+//! ```no_run
+//! # use futures::TryStreamExt;
+//! # use zefort_api::{Client, ContractQuery, Task};
+//! # async fn run(client: Client, task: Task) -> zefort_api::Result<()> {
+//! println!("task {} is {} ({})", task.id, task.backend_status, task.frontend_status);
+//! let query = ContractQuery::new().q_tags("contracts of service");
+//! let mut contracts = std::pin::pin!(client.search_contracts(&query, Some(100)));
+//! while let Some(contract) = contracts.try_next().await? {
+//!     println!("{} {:?}", contract.id, contract.status);
+//! }
 //! # Ok(()) }
 //! ```
 //!
-//! # What it does
+//! # Resume from a saved handle
 //!
-//! - Authenticates with HTTP Basic: the API key as user, an empty password
-//!   ([`ClientBuilder::api_key`]); the key is a [`SecretString`] and never printed.
-//! - Talks to `https://sandbox.zefort.com`, `https://my.zefort.com`, `https://us.zefort.com` or
-//!   any origin ([`Host`]); every path keeps the vendor's trailing slash (`/api/tasks/{id}/`).
-//! - Bulk operations: [`Client::bulk_update`], [`Client::tag_contracts`], [`Client::create_tag`].
-//! - Tasks: [`Client::task`], [`Client::tasks`], [`Client::tasks_page`],
-//!   [`Client::acknowledge_task`]; waiting with bulk-common's poll driver
-//!   ([`Client::wait`], [`TaskJob`]) with progress events, a deadline and cancellation;
-//!   [`TaskHandle`] serializes so another process can resume waiting.
-//! - The whole job in one call: [`Client::run_bulk_update`] submits, waits, acknowledges (opt out
-//!   with [`WaitOptions::acknowledge`]) and returns the finished [`Task`]; a task that ends in a
-//!   status other than `done` is an [`ErrorKind::JobFailed`] error whose
-//!   [`vendor_message`](Error::vendor_message) is the task's `backend_status_info`.
-//! - Contract search as a lazy stream over pages: [`Client::search_contracts`] (the stream ends
-//!   after the page whose `next` is null).
-//! - Vendor error bodies in Django REST framework style (`{"detail": ..}`,
-//!   `{"field": ["message"]}`) become the error's vendor message and details; a 400 with field
-//!   errors is [`ErrorKind::InvalidInput`].
+//! A [`JobHandle`] serializes (`{"task_id":"task_…"}`), so another process can wait for the
+//! task; the wait's first look is immediate, since the task may have finished long ago.
+//!
+//! ```no_run
+//! # use zefort_api::{Client, JobHandle};
+//! # async fn run(client: Client, handle: JobHandle) -> Result<(), Box<dyn std::error::Error>> {
+//! let saved = serde_json::to_string(&handle)?;
+//! // ... later, in another process:
+//! let resumed: JobHandle = serde_json::from_str(&saved)?;
+//! let task = client.wait(&resumed).await?;
+//! # let _ = task; Ok(()) }
+//! ```
 //!
 //! # Every call, and its source
 //!
@@ -58,6 +106,25 @@
 //! | `POST /api/tags/` ([`Client::create_tag`]) | `tag_name`, `active` | `id`, `tag_name`, `active`, `num_contracts` | tags §1 (request and reply) | — |
 //! | `GET /api/tags/` ([`Client::tags`]) | none | `results[]` as tags, `next` | tags page mentions tags by id; list envelope as above | Same envelope assumption as the contract list. |
 //! | `POST /api/tags/{id}/contracts/` ([`Client::tag_contracts`]) | `contracts` (ids) or `search` | a task if the reply is one, else the JSON as is ([`TagOutcome`]) | tags §2 (requests only; no reply printed) | Attaching a tag twice leaves the same result, so the request is retried like a read. |
+//!
+//! # Workflows
+//!
+//! Each runs against the simulator (`cargo xtask sim` prints the `ZEFORT_BASE_URL` and
+//! `ZEFORT_API_KEY` to export) or against Zefort with real credentials.
+//!
+//! | Workflow | Calls | Example |
+//! |---|---|---|
+//! | Update contracts found by a search: new end date, reviewed | [`Client::search_contracts`], [`Client::bulk_update`], [`Client::wait`] (or [`Client::run_bulk_update`]) | `examples/update_contracts.rs` |
+//! | Tag contracts (creating the tag if missing) | [`Client::tags`], [`Client::create_tag`], [`Client::tag_contracts`], [`Client::wait`] | `examples/tag_contracts.rs` |
+//! | Resume waiting for a task another process started | [`Client::wait`] on a deserialized [`JobHandle`] | `examples/resume_task.rs` |
+//!
+//! Also: [`Client::task`], [`Client::tasks`] / [`Client::tasks_page`] and
+//! [`Client::acknowledge_task`] for tasks one by one, [`Client::watch`] for bulk-common's poll
+//! driver, and [`Client::contracts_page`] for one page of a search. Authentication is HTTP
+//! Basic with the API key as user and an empty password ([`ClientBuilder::api_key`]; the key is
+//! a [`SecretString`] and never printed); hosts are [`Host`]s; vendor error bodies in Django
+//! REST framework style (`{"detail": ..}`, `{"field": ["message"]}`) become the error's vendor
+//! message and details, and a 400 with field errors is [`ErrorKind::InvalidInput`].
 //!
 //! # Reconciliation
 //!
@@ -117,22 +184,21 @@
 
 mod client;
 mod job;
-mod models;
+mod model;
 #[cfg(test)]
 mod proptests;
 mod reconcile;
 
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
-pub use bulk_common::poll::{PollEvent, PollPolicy};
+pub use bulk_common::poll::{JobWait, PollEvent, PollPolicy, Progress, WaitOptions};
+pub use bulk_common::{CancellationToken, Error, ErrorKind, Result};
 pub use bulk_common::{
-    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
-    RetryEvent, RetryPolicy, SecretString,
+    ExposeSecret, HttpOptions, HttpStats, Jitter, RetryEvent, RetryPolicy, SecretString,
 };
 pub use client::{Client, ClientBuilder, Host};
-pub use job::{TaskHandle, TaskJob, WaitOptions};
-pub use models::{
-    BackendStatus, BulkUpdate, Contract, ContractAttributes, ContractId, ContractQuery,
-    ContractStatus, Date, EsignStatus, FrontendStatus, Page, Tag, TagId, TagOutcome, Target, Task,
-    TaskDetails, TaskId,
+pub use job::{BackendStatus, JobHandle, JobWatch};
+pub use model::{
+    BulkUpdate, Contract, ContractAttributes, ContractId, ContractQuery, ContractStatus, Date,
+    EsignStatus, FrontendStatus, Page, Tag, TagId, TagOutcome, Target, Task, TaskDetails, TaskId,
 };

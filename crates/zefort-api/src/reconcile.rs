@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::client::Client;
-use crate::models::{Task, TaskId};
+use crate::model::{Task, TaskId};
 use crate::{ErrorKind, Result};
 
 /// The pause before the second look at the task list: a server still busy with a request whose

@@ -86,7 +86,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let bar = Bar::new("task", None, "looks");
     let options = WaitOptions::new()
         .policy(
-            PollPolicy::default()
+            Client::default_poll_policy()
                 .first_delay(Duration::from_millis(300))
                 .deadline(Some(Duration::from_secs(30))),
         )
@@ -154,7 +154,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
 }
 
 fn quick_policy() -> PollPolicy {
-    PollPolicy::default()
+    Client::default_poll_policy()
         .first_delay(Duration::from_millis(300))
         .deadline(Some(Duration::from_secs(30)))
 }

@@ -13,8 +13,8 @@ use vendor_sim::zefort::{Zefort, ZefortConfig};
 use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
 use zefort_api::{
     BulkUpdate, Client, ClientBuilder, ContractId, ContractQuery, ContractStatus, ErrorKind,
-    FrontendStatus, HttpOptions, PollPolicy, RetryPolicy, SecretString, TagOutcome, Target,
-    TaskHandle, WaitOptions,
+    FrontendStatus, HttpOptions, JobHandle, PollPolicy, RetryPolicy, SecretString, TagOutcome,
+    Target, WaitOptions,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -99,13 +99,78 @@ async fn the_users_job_runs_end_to_end_and_acknowledges_the_task() -> TestResult
 async fn acknowledgement_can_be_skipped() -> TestResult {
     let (sim, z) = start(vec![], ZefortConfig::default()).await;
     z.seed(5, TAG, 1);
-    let options = WaitOptions::new().acknowledge(false);
-    let task = client(&sim)
-        .run_bulk_update(&the_update(), &options)
+    let c = builder(&sim).acknowledge_finished(false).build()?;
+    let task = c
+        .run_bulk_update(&the_update(), &WaitOptions::new())
         .await?;
     assert!(task.is_done());
     assert_eq!(task.frontend_status, FrontendStatus::Pending);
     assert_eq!(sim.counters().received("PATCH /api/tasks/{id}/"), 0);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_watch_can_skip_or_ask_for_the_acknowledgement() -> TestResult {
+    let (sim, z) = start(vec![], ZefortConfig::default()).await;
+    z.seed(5, TAG, 1);
+    let c = client(&sim);
+    let task = c.bulk_update(&the_update()).await?;
+    let handle = JobHandle::from(&task);
+    let watch = c.watch(&handle).acknowledge(false);
+    assert_eq!(watch.handle(), handle);
+    let done = watch.wait().await?;
+    assert!(done.is_done());
+    assert_eq!(done.frontend_status, FrontendStatus::Pending);
+    assert_eq!(sim.counters().received("PATCH /api/tasks/{id}/"), 0);
+
+    // A client that does not acknowledge by default, and one watch that does.
+    let quiet = builder(&sim).acknowledge_finished(false).build()?;
+    let acked = quiet.watch(&handle).acknowledge(true).wait().await?;
+    assert_eq!(acked.frontend_status, FrontendStatus::Done);
+    assert_eq!(sim.counters().get("tasks.acknowledged"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_acknowledgement_still_returns_the_finished_task() -> TestResult {
+    // Every PATCH is refused: the contracts are changed all the same, so the wait yields the
+    // finished task (still `pending` in the UI) instead of an error.
+    let rule = FaultRule::new(Fault::Status(403))
+        .method("PATCH")
+        .path("/api/tasks/{id}/");
+    let (sim, z) = start(vec![rule], ZefortConfig::default()).await;
+    let all = z.seed(8, TAG, 2);
+    let task = client(&sim)
+        .run_bulk_update(&the_update(), &WaitOptions::new())
+        .await?;
+    assert!(task.is_done());
+    assert_eq!(task.frontend_status, FrontendStatus::Pending);
+    assert_applied(&z, &all);
+    assert!(sim.faults().injected() >= 1);
+    assert_eq!(sim.counters().get("tasks.acknowledged"), 0);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_wait_looks_at_once_with_zeforts_default_policy() -> TestResult {
+    let (sim, z) = start(vec![], ZefortConfig::default()).await;
+    z.seed(5, TAG, 1);
+    let c = client(&sim);
+    let task = c
+        .run_bulk_update(&the_update(), &WaitOptions::new())
+        .await?;
+
+    let wait = client(&sim).wait(&JobHandle::from(&task));
+    assert_eq!(wait.effective_policy(), &Client::default_poll_policy());
+    assert_eq!(Client::default_poll_policy(), PollPolicy::default());
+    let looks = sim.counters().received("GET /api/tasks/{id}/");
+    let started = tokio::time::Instant::now();
+    let again = wait.await?;
+    // The task finished long ago: one look, without the policy's first delay (1 s).
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(sim.counters().received("GET /api/tasks/{id}/"), looks + 1);
+    assert_eq!(again.id, task.id);
+    assert_eq!(again.frontend_status, FrontendStatus::Done);
     Ok(())
 }
 
@@ -123,8 +188,7 @@ async fn a_throttled_submit_is_retried_after_retry_after() -> TestResult {
     let c = client(&sim);
     let task = c.bulk_update(&the_update()).await?;
     assert!(started.elapsed() >= Duration::from_secs(2));
-    c.wait(&TaskHandle::from(&task), &WaitOptions::new())
-        .await?;
+    c.wait(&JobHandle::from(&task)).await?;
     assert_applied(&z, &all);
     let post = sim
         .counters()
@@ -355,8 +419,8 @@ async fn the_deadline_ends_the_wait() -> TestResult {
     let (sim, z) = start(vec![], cfg).await;
     z.seed(3, TAG, 1);
     let started = tokio::time::Instant::now();
-    let options =
-        WaitOptions::new().policy(PollPolicy::default().deadline(Some(Duration::from_secs(20))));
+    let options = WaitOptions::new()
+        .policy(Client::default_poll_policy().deadline(Some(Duration::from_secs(20))));
     let err = client(&sim)
         .run_bulk_update(&the_update(), &options)
         .await
@@ -376,10 +440,10 @@ async fn a_saved_handle_resumes_in_a_new_client() -> TestResult {
     let (sim, z) = start(vec![], ZefortConfig::default()).await;
     let all = z.seed(20, TAG, 4);
     let task = client(&sim).bulk_update(&the_update()).await?;
-    let saved = serde_json::to_string(&TaskHandle::from(&task))?;
+    let saved = serde_json::to_string(&JobHandle::from(&task))?;
 
-    let handle: TaskHandle = serde_json::from_str(&saved)?;
-    let finished = client(&sim).wait(&handle, &WaitOptions::new()).await?;
+    let handle: JobHandle = serde_json::from_str(&saved)?;
+    let finished = client(&sim).wait(&handle).await?;
     assert_eq!(finished.id, task.id);
     assert!(finished.is_done());
     assert_applied(&z, &all);
@@ -455,8 +519,7 @@ async fn tagging_by_id_and_by_search() -> TestResult {
     let TagOutcome::Task(task) = outcome else {
         return Err(format!("expected a task, got {outcome:?}").into());
     };
-    c.wait(&TaskHandle::from(&task), &WaitOptions::new())
-        .await?;
+    c.wait(&JobHandle::from(&task)).await?;
     assert_eq!(
         z.contracts_tagged("renewal 2023"),
         vec![all[1].clone(), all[2].clone()]
@@ -468,8 +531,7 @@ async fn tagging_by_id_and_by_search() -> TestResult {
     let TagOutcome::Task(task) = outcome else {
         return Err(format!("expected a task, got {outcome:?}").into());
     };
-    c.wait(&TaskHandle::from(&task), &WaitOptions::new())
-        .await?;
+    c.wait(&JobHandle::from(&task)).await?;
     assert_eq!(z.contracts_tagged("renewal 2023").len(), 2 + 3);
     let tags: Vec<_> = c.tags().try_collect().await?;
     assert!(tags.iter().any(|t| t.tag_name == "renewal 2023"));

@@ -8,8 +8,7 @@ use httpmock::prelude::*;
 use serde_json::{Value, json};
 use zefort_api::{
     BackendStatus, BulkUpdate, Client, ContractAttributes, ContractQuery, ContractStatus, Date,
-    ErrorKind, Host, HttpOptions, RetryPolicy, SecretString, TagOutcome, Target, TaskHandle,
-    WaitOptions,
+    ErrorKind, Host, HttpOptions, JobHandle, RetryPolicy, SecretString, TagOutcome, Target,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -140,9 +139,7 @@ async fn task_get_and_acknowledge_keep_the_trailing_slash() -> TestResult {
         })
         .await;
     let c = client(&server);
-    let task = c
-        .wait(&TaskHandle::new("task_9"), &WaitOptions::new())
-        .await?;
+    let task = c.wait(&JobHandle::new("task_9")).await?;
     assert!(task.is_done());
     assert_eq!(task.frontend_status, zefort_api::FrontendStatus::Done);
     get.assert_async().await;
