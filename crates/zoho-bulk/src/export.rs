@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::client::Download;
+use crate::download::Download;
 use crate::job::JobHandle;
 use crate::models::{JobDetails, JobStatus, ReadQuery};
 use crate::rows::Record;

@@ -95,8 +95,11 @@
 //!   from the zoho-creator-sdk's table (Canada) or the domain; an explicit `creator_url`
 //!   overrides them.
 
+mod builder;
 mod client;
+mod codes;
 mod dc;
+mod download;
 mod export;
 mod job;
 mod models;
@@ -104,6 +107,7 @@ mod models;
 mod proptests;
 mod rows;
 
+pub use builder::ClientBuilder;
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
 pub use bulk_common::poll::{PollEvent, PollPolicy};
@@ -111,8 +115,9 @@ pub use bulk_common::{
     CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
     RetryEvent, RetryPolicy, SecretString,
 };
-pub use client::{Client, ClientBuilder, Download, default_poll_policy};
+pub use client::{Client, default_poll_policy};
 pub use dc::{ApiVersion, DataCentre};
+pub use download::Download;
 pub use export::{Export, ExportCheckpoint, ExportEvent, ExportOptions, NextStep};
 pub use job::{JobHandle, ReadJob};
 pub use models::{JobDetails, JobResult, JobStatus, MaxRecords, ReadQuery};
