@@ -15,7 +15,7 @@ use bulk_common::{
     SecretString, TokenSource,
 };
 
-use crate::client::{Client, Inner, default_poll_policy};
+use crate::client::{Client, Inner};
 use crate::codes::decode_creator_error;
 use crate::dc::{ApiVersion, DataCentre};
 
@@ -80,7 +80,7 @@ impl Default for ClientBuilder {
             read_source: None,
             store: None,
             http: HttpOptions::default(),
-            poll: default_poll_policy(),
+            poll: Client::default_poll_policy(),
             refresh_limit: Some(RefreshRateLimit {
                 max: 10,
                 per: Duration::from_secs(600),
@@ -214,7 +214,8 @@ impl ClientBuilder {
         self
     }
 
-    /// How jobs are polled (default: first look after 2 s, growing to 30 s, deadline 2 h).
+    /// How jobs are polled unless a wait's options say otherwise (default:
+    /// [`Client::default_poll_policy`]).
     pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
         self.poll = policy;
         self

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulk_common::poll::{PollPolicy, Wait};
+use bulk_common::poll::{JobWait, PollPolicy};
 use bulk_common::throttle::Throttle;
 use bulk_common::token::FileStore;
 use bulk_common::{
@@ -16,8 +16,8 @@ use crate::builder::ClientBuilder;
 use crate::codes::details;
 use crate::dc::ApiVersion;
 use crate::download::Download;
-use crate::job::{JobHandle, ReadJob};
-use crate::models::{CreateBody, CreateQuery, JobDetails, ReadQuery};
+use crate::job::{JobHandle, JobWatch};
+use crate::model::{CreateBody, CreateQuery, JobDetails, ReadQuery};
 
 /// A Zoho Creator Bulk Read client for one application.
 ///
@@ -67,15 +67,6 @@ impl fmt::Debug for Client {
     }
 }
 
-/// The default poll policy of Zoho jobs: bulk-common's default (first look after 1 s, growing
-/// ×1.5 up to 30 s) with a two-hour deadline. Zoho reports no progress, so a finish is noticed
-/// within half the job's time so far, and within 30 s (`cargo xtask bench poll` measures it).
-pub fn default_poll_policy() -> PollPolicy {
-    PollPolicy::default()
-        .max_delay(Duration::from_secs(30))
-        .deadline(Some(Duration::from_secs(2 * 3600)))
-}
-
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -88,6 +79,23 @@ impl Client {
     /// Starts a builder.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// The poll policy of Zoho jobs, used unless the builder's
+    /// [`poll_policy`](ClientBuilder::poll_policy) or a wait's options set another:
+    /// bulk-common's default (first look after 1 s, growing ×1.5 up to 30 s) with a two-hour
+    /// deadline. Zoho reports no progress, so a finish is noticed within half the job's time so
+    /// far, and within 30 s (`cargo xtask bench poll` measures it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = zoho_bulk::Client::default_poll_policy();
+    /// assert_eq!(policy.delay(100), Duration::from_secs(30));
+    /// ```
+    pub fn default_poll_policy() -> PollPolicy {
+        PollPolicy::default()
+            .max_delay(Duration::from_secs(30))
+            .deadline(Some(Duration::from_secs(2 * 3600)))
     }
 
     /// A client configured from the environment:
@@ -262,29 +270,40 @@ impl Client {
                 Method::Get,
                 format!(
                     "{}/{}",
-                    self.read_path(&job.report),
-                    encode_segment(&job.id)
+                    self.read_path(job.report()),
+                    encode_segment(job.id().as_str())
                 ),
             )
             .auth(self.inner.read_auth.clone())
             .send_decoded(details)
             .await
-            .map_err(|e| e.context(format!("reading the status of job {}", job.id)))
+            .map_err(|e| e.context(format!("reading the status of job {}", job.id())))
     }
 
-    /// Waits for a job to complete, with the client's poll policy (deadline included), and
-    /// returns its final details. A failed job is an [`ErrorKind::JobFailed`] error.
-    pub async fn wait(&self, job: &JobHandle) -> Result<JobDetails> {
-        Wait::new(&self.watch(job.clone()))
-            .policy(self.inner.poll.clone())
-            .run()
-            .await
+    /// Waits for a job to complete and returns its final details: await it directly, or set
+    /// options first (`.on_progress(..)`, `.cancel_on(..)`, `.policy(..)`, `.options(..)`). The
+    /// client's poll policy applies unless the options set another; a failed job is an
+    /// [`ErrorKind::JobFailed`] error, a job still running at the deadline
+    /// [`ErrorKind::DeadlineExceeded`].
+    ///
+    /// ```no_run
+    /// use zoho_bulk::{Client, JobHandle};
+    /// # async fn run(client: Client, job: JobHandle) -> zoho_bulk::Result<()> {
+    /// let details = client
+    ///     .wait(&job)
+    ///     .on_progress(|e| eprintln!("{}: {:?} (look {})", e.job, e.progress.status, e.polls))
+    ///     .await?;
+    /// println!("{:?} rows", details.result.and_then(|r| r.count));
+    /// # Ok(()) }
+    /// ```
+    pub fn wait(&self, job: &JobHandle) -> JobWait<JobWatch> {
+        JobWait::new(self.watch(job), self.inner.poll.clone())
     }
 
-    /// A job handle joined to this client, for waiting with your own
-    /// [`Wait`] options (cancellation, progress events, another policy).
-    pub fn watch(&self, job: JobHandle) -> ReadJob {
-        ReadJob::new(self.clone(), job)
+    /// The job joined to this client: an owned [`bulk_common::poll::Job`] for your own poll
+    /// driver (or [`JobWait::new`]).
+    pub fn watch(&self, job: &JobHandle) -> JobWatch {
+        JobWatch::new(self.clone(), job.clone())
     }
 
     /// The seed workflow for one job: create, wait, download, and the rows. A creation whose

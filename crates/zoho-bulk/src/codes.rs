@@ -3,7 +3,7 @@
 use bulk_common::{Error, ErrorKind, Response, Result, VendorError};
 use serde::Deserialize;
 
-use crate::models::{Envelope, JobDetails};
+use crate::model::{Envelope, JobDetails};
 
 pub(crate) fn details(reply: &Response) -> Result<JobDetails> {
     let missing = || {

@@ -5,7 +5,7 @@ use bulk_common::{Error, ErrorKind, Method, Result, encode_segment};
 use crate::client::Client;
 use crate::codes::json_download_error;
 use crate::job::JobHandle;
-use crate::models::JobDetails;
+use crate::model::JobDetails;
 use crate::rows::{Rows, read_zip, spool, verify_zip};
 
 impl Client {
@@ -32,8 +32,8 @@ impl Client {
             .unwrap_or_else(|| {
                 format!(
                     "{}/{}/result",
-                    self.read_path(&job.report),
-                    encode_segment(&job.id)
+                    self.read_path(job.report()),
+                    encode_segment(job.id().as_str())
                 )
             });
         // A broken transfer, or a complete reply whose archive is not whole, is downloaded
@@ -51,7 +51,7 @@ impl Client {
             };
             match outcome {
                 Ok((file, bytes, header_cursor)) => {
-                    tracing::info!(job = %job.id, bytes, attempt, "result downloaded and verified");
+                    tracing::info!(job = %job.id(), bytes, attempt, "result downloaded and verified");
                     let record_cursor =
                         header_cursor.or_else(|| result.and_then(|r| r.record_cursor.clone()));
                     return Ok(Download {
@@ -63,7 +63,7 @@ impl Client {
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     let delay = policy.backoff(attempt);
                     tracing::warn!(
-                        job = %job.id, error = %e, attempt, delay_ms = delay.as_millis() as u64,
+                        job = %job.id(), error = %e, attempt, delay_ms = delay.as_millis() as u64,
                         "download broke off or is incomplete; downloading again"
                     );
                     tokio::time::sleep(delay).await;
@@ -76,7 +76,7 @@ impl Client {
                     };
                     return Err(e.context(format!(
                         "downloading the result of job {} ({attempt} attempt{})",
-                        job.id,
+                        job.id(),
                         if attempt == 1 { "" } else { "s" }
                     )));
                 }

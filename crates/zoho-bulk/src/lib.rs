@@ -102,7 +102,7 @@ mod dc;
 mod download;
 mod export;
 mod job;
-mod models;
+mod model;
 #[cfg(test)]
 mod proptests;
 mod rows;
@@ -110,15 +110,15 @@ mod rows;
 pub use builder::ClientBuilder;
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
-pub use bulk_common::poll::{PollEvent, PollPolicy};
+pub use bulk_common::poll::{JobWait, PollEvent, PollPolicy, Progress, WaitOptions};
+pub use bulk_common::{CancellationToken, Error, ErrorKind, Result};
 pub use bulk_common::{
-    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
-    RetryEvent, RetryPolicy, SecretString,
+    ExposeSecret, HttpOptions, HttpStats, Jitter, RetryEvent, RetryPolicy, SecretString,
 };
-pub use client::{Client, default_poll_policy};
+pub use client::Client;
 pub use dc::{ApiVersion, DataCentre};
 pub use download::Download;
 pub use export::{Export, ExportCheckpoint, ExportEvent, ExportOptions, NextStep};
-pub use job::{JobHandle, ReadJob};
-pub use models::{JobDetails, JobResult, JobStatus, MaxRecords, ReadQuery};
+pub use job::{JobHandle, JobStatus, JobWatch};
+pub use model::{JobDetails, JobId, JobResult, MaxRecords, ReadQuery};
 pub use rows::{Record, Rows};
