@@ -16,7 +16,7 @@ use bulk_common::{
 };
 
 use crate::client::{Client, Inner};
-use crate::codes::decode_creator_error;
+use crate::codes::{decode_creator_error, decode_oauth_error};
 use crate::dc::{ApiVersion, DataCentre};
 
 const PRODUCT: &str = concat!("zoho-bulk/", env!("CARGO_PKG_VERSION"));
@@ -304,6 +304,8 @@ impl ClientBuilder {
                     // Zoho documents the refresh parameters in the query string.
                     .params_in(ParamsIn::Query)
                     .namespace("zoho")
+                    // "Access Denied" is Zoho's refresh throttle, not a refused grant.
+                    .error_decoder(decode_oauth_error)
                     .rate_limit(self.refresh_limit)
                     .http_options(self.http.clone());
                     if let Some(store) = &self.store {

@@ -1,5 +1,6 @@
 //! Zoho's reply codes: the `code` of every Creator reply, and the job details envelope.
 
+use bulk_common::token::OAuthErrorReply;
 use bulk_common::{Error, ErrorKind, Response, Result, VendorError};
 use serde::Deserialize;
 
@@ -123,5 +124,38 @@ pub(crate) fn json_download_error(body: &[u8]) -> Error {
             "Zoho answered the download with JSON instead of a ZIP archive",
         )
         .with_body(body),
+    }
+}
+
+/// Reads Zoho's accounts-server errors beyond the standard OAuth ones: a refresh past Zoho's cap
+/// of 10 access tokens per refresh token per 10 minutes is answered `{"error": "Access
+/// Denied", ...}` (with HTTP 200 or 400, depending on the data centre), which is a throttle, not
+/// a refused grant. Everything else is left to bulk-common's standard reading.
+pub(crate) fn decode_oauth_error(reply: &OAuthErrorReply<'_>) -> Option<ErrorKind> {
+    reply
+        .mentions("access denied")
+        .then_some(ErrorKind::RateLimited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_denied_is_a_throttle_and_other_oauth_errors_are_left_alone() {
+        for status in [200, 400] {
+            let reply = OAuthErrorReply::new(status, "Access Denied", None);
+            assert_eq!(decode_oauth_error(&reply), Some(ErrorKind::RateLimited));
+        }
+        let described = OAuthErrorReply::new(
+            400,
+            "Access Denied",
+            Some("You have made too many requests continuously. Please try again after some time."),
+        );
+        assert_eq!(decode_oauth_error(&described), Some(ErrorKind::RateLimited));
+        for error in ["invalid_code", "invalid_client", "invalid_grant"] {
+            let reply = OAuthErrorReply::new(400, error, None);
+            assert_eq!(decode_oauth_error(&reply), None, "{error}");
+        }
     }
 }

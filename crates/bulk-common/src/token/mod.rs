@@ -23,7 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::error::Result;
 use crate::http::Headers;
 
-pub use oauth::{OAuthConfig, OAuthRefreshSource, ParamsIn, RefreshRateLimit};
+pub use oauth::{
+    OAuthConfig, OAuthErrorDecoder, OAuthErrorReply, OAuthRefreshSource, ParamsIn, RefreshRateLimit,
+};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub use store::{FileStore, MemoryStore, StoreKey, StoreLease, StoredToken, TokenStore};
