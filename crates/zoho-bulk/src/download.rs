@@ -1,5 +1,7 @@
 //! Downloading a completed job's result: the ZIP spooled to disk, verified, and read as rows.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use bulk_common::{Error, ErrorKind, Method, Result, encode_segment};
 
 use crate::client::Client;
@@ -37,49 +39,67 @@ impl Client {
                 )
             });
         // A broken transfer, or a complete reply whose archive is not whole, is downloaded
-        // again (Zoho keeps a result for 24 hours), with the retry policy's backoff between
-        // attempts and at most `download_attempts` in all.
-        let attempts = self.inner.download_attempts.max(1);
-        let policy = self.inner.http.options().get_retry().clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.inner.download_throttle.acquire().await;
-            let outcome = match self.download_once(&path).await {
-                Ok((file, bytes, cursor)) => verify_zip(file).await.map(|f| (f, bytes, cursor)),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok((file, bytes, header_cursor)) => {
-                    tracing::info!(job = %job.id(), bytes, attempt, "result downloaded and verified");
-                    let record_cursor =
-                        header_cursor.or_else(|| result.and_then(|r| r.record_cursor.clone()));
-                    return Ok(Download {
-                        rows: read_zip(file, result.and_then(|r| r.count)),
-                        record_cursor,
-                        bytes,
-                    });
-                }
-                Err(e) if e.is_retryable() && attempt < attempts => {
-                    let delay = policy.backoff(attempt);
-                    tracing::warn!(
-                        job = %job.id(), error = %e, attempt, delay_ms = delay.as_millis() as u64,
-                        "download broke off or is incomplete; downloading again"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => {
-                    let e = if e.kind() == ErrorKind::Decode {
-                        e.with_retryable(false)
-                    } else {
-                        e
-                    };
-                    return Err(e.context(format!(
-                        "downloading the result of job {} ({attempt} attempt{})",
-                        job.id(),
-                        if attempt == 1 { "" } else { "s" }
-                    )));
-                }
+        // again (Zoho keeps a result for 24 hours), with the HTTP retry policy's backoff (and
+        // jitter) between attempts and at most `download_attempts` in all. Its time budget is
+        // for single requests: one large download may outlast it, so none applies here.
+        let policy = self
+            .inner
+            .http
+            .options()
+            .get_retry()
+            .clone()
+            .max_attempts(self.inner.download_attempts.max(1))
+            .budget(None);
+        let attempts = AtomicU32::new(0);
+        let outcome = policy
+            .retry(
+                |attempt| {
+                    attempts.store(attempt, Ordering::Relaxed);
+                    self.download_verified(job, &path)
+                },
+                Error::is_retryable,
+            )
+            .await;
+        let attempt = attempts.load(Ordering::Relaxed);
+        match outcome {
+            Ok((file, bytes, header_cursor)) => {
+                tracing::info!(job = %job.id(), bytes, attempt, "result downloaded and verified");
+                let record_cursor =
+                    header_cursor.or_else(|| result.and_then(|r| r.record_cursor.clone()));
+                Ok(Download {
+                    rows: read_zip(file, result.and_then(|r| r.count)),
+                    record_cursor,
+                    bytes,
+                })
+            }
+            Err(e) => {
+                let e = if e.kind() == ErrorKind::Decode {
+                    e.with_retryable(false)
+                } else {
+                    e
+                };
+                Err(e.context(format!(
+                    "downloading the result of job {} ({attempt} attempt{})",
+                    job.id(),
+                    if attempt == 1 { "" } else { "s" }
+                )))
+            }
+        }
+    }
+
+    /// One download under the download throttle, its archive checked whole.
+    async fn download_verified(
+        &self,
+        job: &JobHandle,
+        path: &str,
+    ) -> Result<(std::fs::File, u64, Option<String>)> {
+        self.inner.download_throttle.acquire().await;
+        let (file, bytes, cursor) = self.download_once(path).await?;
+        match verify_zip(file).await {
+            Ok(file) => Ok((file, bytes, cursor)),
+            Err(e) => {
+                tracing::warn!(job = %job.id(), error = %e, "the downloaded archive is incomplete");
+                Err(e)
             }
         }
     }
