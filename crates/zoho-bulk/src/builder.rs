@@ -173,8 +173,8 @@ impl ClientBuilder {
     }
 
     /// Shares access tokens through `store`, so that workers do not each mint their own against
-    /// Zoho's cap of 10 per 10 minutes: a [`FileStore`] for processes on one machine, or a
-    /// `RedisStore` (feature `redis`) for a fleet.
+    /// Zoho's cap of 10 per 10 minutes: a [`FileStore`](bulk_common::token::FileStore) for
+    /// processes on one machine, or a `RedisStore` (feature `redis`) for a fleet.
     ///
     /// ```no_run
     /// # #[cfg(feature = "redis")]
