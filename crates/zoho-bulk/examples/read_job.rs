@@ -115,7 +115,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(row) = rows.try_next().await? {
         n += 1;
         if n <= 3 {
-            println!("{:?}", row.to_json());
+            println!("{}", serde_json::Value::Object(row.to_json()));
         }
     }
     println!("{n} rows in job {} of {}", job.id(), job.report());

@@ -166,6 +166,50 @@ async fn a_saved_handle_is_waited_for_by_another_client_with_progress() -> TestR
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_exports_wait_options_reach_every_job_wait() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let looks = Arc::new(Mutex::new(Vec::new()));
+    let pending = Arc::new(Mutex::new(0usize));
+    let (sink, count) = (looks.clone(), pending.clone());
+    // Every 0.5 s instead of the client's growing delays.
+    let every_half_second = Client::default_poll_policy()
+        .first_delay(Duration::from_millis(500))
+        .multiplier(1.0)
+        .max_delay(Duration::from_millis(500));
+    let opts = ExportOptions::new()
+        .on_progress(move |e| {
+            if let ExportEvent::JobPending { .. } = e {
+                *count.lock().unwrap() += 1;
+            }
+        })
+        .wait_options(
+            WaitOptions::new()
+                .policy(every_half_second)
+                .on_progress(move |e| sink.lock().unwrap().push(e.job.clone())),
+        );
+    let rows: Vec<Record> = client
+        .export_with(BIG, ReadQuery::new().max_records(MaxRecords::MIN), opts)
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, BIG_ROWS);
+    let looks = looks.lock().unwrap().clone();
+    assert_eq!(
+        looks.len(),
+        *pending.lock().unwrap(),
+        "both observers see each look"
+    );
+    let mut jobs = looks.clone();
+    jobs.dedup();
+    assert_eq!(jobs.len(), 3, "{looks:?}");
+    // A 3 s job looked at every 0.5 s is seen running about 5 times; the client's default
+    // policy (1 s, growing ×1.5) would see it twice.
+    assert!(looks.len() >= 3 * 4, "{looks:?}");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_export_chains_jobs_through_the_record_cursor() -> TestResult {
     let cfg = config();
     let (sim, zoho) = sim(cfg.clone(), vec![]).await;
