@@ -70,6 +70,10 @@ pub(crate) fn decode_creator_error(reply: &Response) -> Option<VendorError> {
 
 /// Zoho's code for an invalid or expired access token.
 const TOKEN_EXPIRED: &str = "1030";
+/// Zoho's code for success.
+const SUCCESS: &str = "3000";
+/// Zoho's code for the account's daily Developer API limit (sent with HTTP 200).
+const DAILY_LIMIT: &str = "4000";
 
 fn parse_code(body: &[u8]) -> Option<(String, Option<String>)> {
     let parsed: CodeReply = serde_json::from_slice(body).ok()?;
@@ -78,12 +82,12 @@ fn parse_code(body: &[u8]) -> Option<(String, Option<String>)> {
         serde_json::Value::String(s) => s,
         _ => return None,
     };
-    (code != "3000").then(|| (code, parsed.message.or(parsed.description)))
+    (code != SUCCESS).then(|| (code, parsed.message.or(parsed.description)))
 }
 
 fn classify(code: String, message: Option<String>, status: u16) -> VendorError {
     let kind = match code.as_str() {
-        "4000" => Some(ErrorKind::QuotaExceeded),
+        DAILY_LIMIT => Some(ErrorKind::QuotaExceeded),
         TOKEN_EXPIRED => Some(ErrorKind::Auth),
         _ if status == 401 || status == 403 => Some(ErrorKind::Auth),
         _ if status == 429 => Some(ErrorKind::RateLimited),
@@ -108,7 +112,7 @@ pub(crate) fn json_download_error(body: &[u8]) -> Error {
     match parse_code(body) {
         Some((code, message)) => {
             let kind = match code.as_str() {
-                "4000" => ErrorKind::QuotaExceeded,
+                DAILY_LIMIT => ErrorKind::QuotaExceeded,
                 TOKEN_EXPIRED => ErrorKind::Auth,
                 _ => ErrorKind::Http,
             };
