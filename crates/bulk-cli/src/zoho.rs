@@ -281,13 +281,13 @@ impl Saver {
 
 fn on_progress(saver: &Saver, bar: &ProgressBar, e: &ExportEvent<'_>) {
     match e {
-        ExportEvent::JobCreated(job) => bar.set_message(format!("job {} created", job.id)),
+        ExportEvent::JobCreated(job) => bar.set_message(format!("job {} created", job.id())),
         ExportEvent::JobPending { job, status, polls } => {
-            bar.set_message(format!("job {}: {status} (look {polls})", job.id))
+            bar.set_message(format!("job {}: {status} (look {polls})", job.id()))
         }
         ExportEvent::JobDownloaded { job, rows, bytes } => bar.set_message(format!(
             "job {}: {} rows downloaded ({} KiB)",
-            job.id,
+            job.id(),
             rows.map_or("?".into(), |r| r.to_string()),
             bytes / 1024
         )),

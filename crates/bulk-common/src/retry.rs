@@ -1,8 +1,11 @@
 //! Retry policy: which failures are retried, how long to wait, and when to give up.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
+
+use crate::error::{Error, Result};
 
 /// Whether the vendor may safely see a request twice.
 ///
@@ -155,6 +158,82 @@ impl RetryPolicy {
             Jitter::Full => 0.0,
         };
         Duration::from_secs_f64(secs)
+    }
+}
+
+impl RetryPolicy {
+    /// Runs an operation of several requests (a download and its checks, say) under this
+    /// policy: `op` is called with the attempt number (1 for the first) until it succeeds, until
+    /// `retry_on` says its error is not worth another attempt, or until the policy runs out.
+    ///
+    /// Between attempts it waits the policy's backoff (with its jitter), or the error's
+    /// `Retry-After` when it has one; a `Retry-After` beyond
+    /// [`max_retry_after`](Self::max_retry_after) ends the retries at once. It stops after
+    /// [`max_attempts`](Self::max_attempts) attempts, or when the next wait would cross the
+    /// [`budget`](Self::budget) measured from the first attempt, and returns the last error as
+    /// it is. Waits run on Tokio's clock, so paused time in tests skips them.
+    ///
+    /// Only use it for operations that are safe to repeat: the HTTP client already retries
+    /// single requests; this is for a sequence whose outcome is checked as a whole.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulk_common::{Error, ErrorKind, Jitter, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> bulk_common::Result<()> {
+    /// let policy = RetryPolicy::default().max_attempts(4).jitter(Jitter::None);
+    /// let archive = policy
+    ///     .retry(
+    ///         |attempt| async move {
+    ///             if attempt < 3 {
+    ///                 Err(Error::new(ErrorKind::Transport, "the transfer broke off"))
+    ///             } else {
+    ///                 Ok("a whole archive")
+    ///             }
+    ///         },
+    ///         Error::is_retryable,
+    ///     )
+    ///     .await?;
+    /// assert_eq!(archive, "a whole archive");
+    /// # Ok(()) }
+    /// ```
+    pub async fn retry<T, F, Fut, C>(&self, mut op: F, mut retry_on: C) -> Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T>>,
+        C: FnMut(&Error) -> bool,
+    {
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match op(attempt).await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            if attempt >= self.max_attempts || !retry_on(&err) {
+                return Err(err);
+            }
+            let delay = match err.retry_after() {
+                Some(wait) if wait > self.max_retry_after => return Err(err),
+                Some(wait) => wait,
+                None => self.backoff(attempt),
+            };
+            if self
+                .budget
+                .is_some_and(|budget| started.elapsed() + delay > budget)
+            {
+                return Err(err);
+            }
+            tracing::warn!(
+                error = %err,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "the operation failed; trying again"
+            );
+            tokio::time::sleep(delay).await;
+        }
     }
 }
 

@@ -323,3 +323,139 @@ async fn a_slow_reply_times_out_and_is_retried_when_idempotent() -> TestResult {
     assert_eq!((stats.attempts, stats.retries), (2, 1));
     Ok(())
 }
+
+// `RetryPolicy::retry`: an operation of several requests retried as a whole.
+
+/// When each attempt began: (attempt, time since the start).
+type Attempts = Arc<Mutex<Vec<(u32, Duration)>>>;
+
+/// An operation failing with `errors` in turn, then succeeding; records when each attempt began.
+fn scripted(
+    errors: Vec<bulk_common::Error>,
+) -> (
+    Attempts,
+    impl FnMut(u32) -> std::future::Ready<bulk_common::Result<u32>>,
+) {
+    let started = Instant::now();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let mut errors = errors.into_iter();
+    let op = move |attempt| {
+        sink.lock().unwrap().push((attempt, started.elapsed()));
+        std::future::ready(match errors.next() {
+            Some(e) => Err(e),
+            None => Ok(attempt),
+        })
+    };
+    (log, op)
+}
+
+fn broken() -> bulk_common::Error {
+    bulk_common::Error::new(ErrorKind::Transport, "the transfer broke off")
+}
+
+fn secs(log: &Mutex<Vec<(u32, Duration)>>) -> Vec<u64> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| at.as_secs())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operation_is_retried_with_the_policys_growing_capped_backoff() -> TestResult {
+    let policy = fixed_policy(5, Duration::from_secs(1)).max_delay(Duration::from_secs(3));
+    let (log, op) = scripted(vec![broken(), broken(), broken(), broken()]);
+    let attempt = policy.retry(op, bulk_common::Error::is_retryable).await?;
+    assert_eq!(attempt, 5);
+    // Waits of 1, 2, 3 (capped) and 3 s.
+    assert_eq!(secs(&log), vec![0, 1, 3, 6, 9]);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_at_max_attempts_and_return_the_last_error() -> TestResult {
+    let policy = fixed_policy(3, Duration::from_secs(1));
+    let errors = (1..=5)
+        .map(|n| broken().context(format!("attempt {n}")))
+        .collect();
+    let (log, op) = scripted(errors);
+    let err = policy
+        .retry(op, bulk_common::Error::is_retryable)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("attempt 3"), "{err}");
+    assert_eq!(log.lock().unwrap().len(), 3);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_the_caller_does_not_retry_ends_at_once() -> TestResult {
+    let policy = fixed_policy(5, Duration::from_secs(1));
+    let refused = bulk_common::Error::new(ErrorKind::Auth, "refused");
+    let (log, op) = scripted(vec![refused]);
+    let err = policy
+        .retry(op, bulk_common::Error::is_retryable)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert_eq!(secs(&log), vec![0]);
+
+    // The caller's rule decides, not the error's own flag.
+    let (log, op) = scripted(vec![broken(), broken()]);
+    let err = policy.retry(op, |_| false).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(log.lock().unwrap().len(), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_stops_retries_whose_wait_would_cross_it() -> TestResult {
+    let policy = fixed_policy(10, Duration::from_secs(10)).budget(Some(Duration::from_secs(25)));
+    let (log, op) = scripted((0..10).map(|_| broken()).collect());
+    policy
+        .retry(op, bulk_common::Error::is_retryable)
+        .await
+        .unwrap_err();
+    // At 0 and 10 s; the next wait (20 s) would end at 30 s, past the 25 s budget.
+    assert_eq!(secs(&log), vec![0, 10]);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_replaces_the_backoff_and_a_long_one_ends_the_retries() -> TestResult {
+    let policy = fixed_policy(5, Duration::from_secs(10)).max_retry_after(Duration::from_secs(60));
+    let throttled = |s| {
+        bulk_common::Error::new(ErrorKind::RateLimited, "slow down")
+            .with_retry_after(Some(Duration::from_secs(s)))
+    };
+    let (log, op) = scripted(vec![throttled(3)]);
+    policy.retry(op, |_| true).await?;
+    assert_eq!(secs(&log), vec![0, 3]);
+
+    let (log, op) = scripted(vec![throttled(3600)]);
+    let err = policy.retry(op, |_| true).await.unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+    assert_eq!(secs(&log), vec![0]);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_waits_are_jittered_below_the_computed_delay() -> TestResult {
+    let policy = RetryPolicy::default()
+        .max_attempts(6)
+        .initial_delay(Duration::from_secs(4))
+        .max_delay(Duration::from_secs(4))
+        .budget(None);
+    let (log, op) = scripted((0..5).map(|_| broken()).collect());
+    policy.retry(op, bulk_common::Error::is_retryable).await?;
+    let times: Vec<Duration> = log.lock().unwrap().iter().map(|(_, at)| *at).collect();
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] <= Duration::from_secs(4), "{times:?}");
+    }
+    assert!(
+        times[5] < Duration::from_secs(20),
+        "five full 4 s waits are all but impossible with full jitter: {times:?}"
+    );
+    Ok(())
+}

@@ -13,6 +13,7 @@ use bulk_common::token::{
 use bulk_common::{ErrorKind, ExposeSecret, HttpOptions, Method, RetryPolicy};
 use common::{TestResult, oauth_client, oauth_config, sim, sim_with};
 use futures::future::join_all;
+use vendor_sim::canned::{Canned, Reply};
 use vendor_sim::generic::GenericConfig;
 use vendor_sim::{Fault, FaultRule};
 
@@ -224,6 +225,60 @@ async fn a_vendor_throttle_on_refresh_is_a_typed_error_without_a_refresh_loop() 
     tokio::time::advance(Duration::from_secs(61)).await;
     source.token().await?;
     assert_eq!(sim.counters().received("POST /oauth/token"), 2);
+    Ok(())
+}
+
+fn oauth_reply(status: u16, body: serde_json::Value) -> Reply {
+    Reply::new(status, body.to_string().into_bytes()).header("content-type", "application/json")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vendor_error_decoder_reads_its_own_throttle_wording() -> TestResult {
+    // A vendor whose accounts server answers a too-frequent refresh with 400 `slow_down`: the
+    // standard reading takes that for a refused grant.
+    let (sim, canned) = Canned::start().await?;
+    let slow_down = serde_json::json!({"error": "slow_down", "error_description": "wait a bit"});
+    canned.set(oauth_reply(400, slow_down));
+    let plain = OAuthRefreshSource::new(oauth_config(&sim))?;
+    assert_eq!(plain.token().await.unwrap_err().kind(), ErrorKind::Auth);
+
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let config = oauth_config(&sim).error_decoder(move |reply| {
+        sink.lock().unwrap().push((
+            reply.status(),
+            reply.error().to_owned(),
+            reply.description().map(str::to_owned),
+        ));
+        (reply.error() == "slow_down").then_some(ErrorKind::RateLimited)
+    });
+    let source = OAuthRefreshSource::new(config)?;
+    let err = source.token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(err.vendor_code(), Some("slow_down"));
+    assert!(
+        !err.is_retryable(),
+        "a throttled grant is not asked again at once"
+    );
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        vec![(400, "slow_down".to_owned(), Some("wait a bit".to_owned()))]
+    );
+
+    // What the vendor's decoder leaves alone keeps the standard reading.
+    canned.set(oauth_reply(
+        400,
+        serde_json::json!({"error": "invalid_grant"}),
+    ));
+    tokio::time::advance(Duration::from_secs(61)).await;
+    let err = source.token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert_eq!(err.vendor_code(), Some("invalid_grant"));
+    canned.set(oauth_reply(429, serde_json::json!({"error": "busy"})));
+    assert_eq!(
+        source.token().await.unwrap_err().kind(),
+        ErrorKind::RateLimited
+    );
     Ok(())
 }
 

@@ -90,13 +90,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let opts = ExportOptions::new().on_progress(|e| match e {
-        ExportEvent::JobCreated(job) => eprintln!("job {} created", job.id),
+        ExportEvent::JobCreated(job) => eprintln!("job {} created", job.id()),
         ExportEvent::JobPending { job, status, polls } => {
-            eprintln!("job {}: {status} (look {polls})", job.id)
+            eprintln!("job {}: {status} (look {polls})", job.id())
         }
         ExportEvent::JobDownloaded { job, rows, bytes } => eprintln!(
             "job {}: {} rows downloaded ({} KiB)",
-            job.id,
+            job.id(),
             rows.map_or("?".into(), |r| r.to_string()),
             bytes / 1024
         ),

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use bulk_common::poll::Wait;
+use bulk_common::poll::WaitOptions;
 use bulk_common::{CancellationToken, Result};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::client::Download;
+use crate::download::Download;
 use crate::job::JobHandle;
-use crate::models::{JobDetails, JobStatus, ReadQuery};
+use crate::job::JobStatus;
+use crate::model::{JobDetails, ReadQuery};
 use crate::rows::Record;
 
 /// What an export does next; part of an [`ExportCheckpoint`].
@@ -96,27 +97,45 @@ pub enum ExportEvent<'a> {
     },
 }
 
-type Observer = Arc<dyn Fn(&ExportEvent<'_>) + Send + Sync>;
+/// An export's progress observer (told about jobs and checkpoints; the waits' own
+/// [`PollEvent`](bulk_common::poll::PollEvent) observer is [`bulk_common::poll::Observer`]).
+type ExportObserver = Arc<dyn Fn(&ExportEvent<'_>) + Send + Sync>;
 
-/// Options of an export.
+/// Options of an export: its progress events, and how each of its jobs is waited for.
+///
+/// ```
+/// use std::time::Duration;
+/// use zoho_bulk::{CancellationToken, Client, ExportOptions, PollPolicy, WaitOptions};
+///
+/// let stop = CancellationToken::new();
+/// let opts = ExportOptions::new()
+///     .on_progress(|e| eprintln!("{e:?}"))
+///     .wait_options(
+///         WaitOptions::new()
+///             .policy(Client::default_poll_policy().max_delay(Duration::from_secs(10)))
+///             .cancel_on(stop.clone()),
+///     );
+/// # let _ = opts;
+/// ```
 #[derive(Clone, Default)]
 #[must_use]
 pub struct ExportOptions {
-    on_progress: Option<Observer>,
-    cancel: Option<CancellationToken>,
+    on_progress: Option<ExportObserver>,
+    wait: WaitOptions,
 }
 
 impl fmt::Debug for ExportOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExportOptions")
             .field("on_progress", &self.on_progress.is_some())
-            .field("cancel", &self.cancel)
+            .field("wait", &self.wait)
             .finish()
     }
 }
 
 impl ExportOptions {
-    /// Default options: no observer, no cancellation token (dropping the stream stops it).
+    /// Default options: no observer, the client's poll policy, no cancellation token (dropping
+    /// the stream stops it).
     pub fn new() -> Self {
         ExportOptions::default()
     }
@@ -127,9 +146,18 @@ impl ExportOptions {
         self
     }
 
-    /// Stops waiting for jobs when `token` is cancelled.
+    /// How each job is waited for: the poll policy (default: the client's), cancellation, and a
+    /// [`PollEvent`](bulk_common::poll::PollEvent) observer (called before the
+    /// [`ExportEvent::JobPending`] event). What `options` leaves unset keeps what was set before.
+    pub fn wait_options(mut self, options: WaitOptions) -> Self {
+        self.wait = options.or(&self.wait);
+        self
+    }
+
+    /// Stops waiting for jobs when `token` is cancelled (the same as
+    /// `wait_options(WaitOptions::new().cancel_on(token))`).
     pub fn cancel_on(mut self, token: CancellationToken) -> Self {
-        self.cancel = Some(token);
+        self.wait = self.wait.cancel_on(token);
         self
     }
 }
@@ -383,26 +411,28 @@ async fn fetch(
     job: &JobHandle,
     opts: &ExportOptions,
 ) -> Result<(JobDetails, Download)> {
-    let attached = client.watch(job.clone());
-    let mut wait = Wait::new(&attached).policy(client.inner.poll.clone());
-    if let Some(cancel) = &opts.cancel {
-        wait = wait.cancel_on(cancel.clone());
-    }
-    if let Some(f) = opts.on_progress.clone() {
+    let mut wait = client.wait(job).options(opts.wait.clone());
+    if opts.on_progress.is_some() || opts.wait.observer_ref().is_some() {
+        let (user, f) = (opts.wait.observer_ref().cloned(), opts.on_progress.clone());
         let handle = job.clone();
         wait = wait.on_progress(move |e| {
-            f(&ExportEvent::JobPending {
-                job: &handle,
-                status: e
-                    .progress
-                    .status
-                    .clone()
-                    .unwrap_or_else(|| JobStatus::InProgress.to_string()),
-                polls: e.polls,
-            })
+            if let Some(user) = &user {
+                user(e);
+            }
+            if let Some(f) = &f {
+                f(&ExportEvent::JobPending {
+                    job: &handle,
+                    status: e
+                        .progress
+                        .status
+                        .clone()
+                        .unwrap_or_else(|| JobStatus::InProgress.to_string()),
+                    polls: e.polls,
+                });
+            }
         });
     }
-    let details = wait.run().await?;
+    let details = wait.await?;
     let download = client.download(job, Some(&details)).await?;
     Ok((details, download))
 }

@@ -2,13 +2,33 @@
 //!
 //! A bulk read is a job: create it, wait for it, download a ZIP holding one CSV, and, when the
 //! report has more rows than one job may return, create a follow-up job from the record cursor.
-//! This crate does all of it as one stream of rows:
+//! [`Client::export`] does all of it as one stream of rows; each step is also a call of its own:
 //!
 //! ```no_run
 //! use futures::TryStreamExt;
-//! use zoho_bulk::{Client, DataCentre, ReadQuery, SecretString};
+//! use zoho_bulk::{Client, ReadQuery};
 //!
 //! # async fn run() -> zoho_bulk::Result<()> {
+//! let client = Client::from_env()?;
+//! let mut rows = client.export("All_Orders", ReadQuery::new().criteria("Status == \"Open\""));
+//! while let Some(row) = rows.try_next().await? {
+//!     println!("{:?}", row.get("Email"));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Build from the environment
+//!
+//! [`Client::from_env`] reads `ZOHO_CLIENT_ID`, `ZOHO_CLIENT_SECRET`, `ZOHO_REFRESH_TOKEN`,
+//! `ZOHO_DC` (or `ZOHO_CREATOR_URL` and `ZOHO_ACCOUNTS_URL`), `ZOHO_OWNER` and `ZOHO_APP`;
+//! [`Client::builder`] sets the same in code (and the throttles, retry and poll policies).
+//!
+//! ```no_run
+//! use zoho_bulk::{Client, DataCentre, SecretString};
+//!
+//! # fn run() -> zoho_bulk::Result<()> {
+//! let client = Client::from_env()?;
+//! // Or, in code:
 //! let client = Client::builder()
 //!     .data_centre(DataCentre::Eu)
 //!     .owner("acme")
@@ -19,42 +39,82 @@
 //!         SecretString::from(std::env::var("ZOHO_REFRESH_TOKEN").unwrap_or_default()),
 //!     )
 //!     .build()?;
-//! let query = ReadQuery::new().criteria("Status == \"Open\"");
-//! let mut rows = client.export("All_Orders", query);
-//! let mut n = 0;
-//! while let Some(row) = rows.try_next().await? {
-//!     n += 1;
-//!     let _email = row.get("Email");
-//! }
-//! println!("{n} rows");
+//! # let _ = client; Ok(()) }
+//! ```
+//!
+//! ## Submit
+//!
+//! [`Client::create_job`] creates a bulk-read job and returns its [`JobHandle`], which
+//! serializes: save it to wait for the job in another process.
+//!
+//! ```no_run
+//! use zoho_bulk::{Client, ReadQuery};
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let query = ReadQuery::new().fields(["ID", "Email"]).criteria("Status == \"Open\"");
+//! let job = client.create_job("All_Orders", &query).await?;
+//! std::fs::write("job.json", serde_json::to_string(&job)?)?;
 //! # Ok(()) }
 //! ```
 //!
-//! What it takes care of:
+//! ## Wait with progress
 //!
-//! - **Hosts per data centre** ([`DataCentre`]): the API and accounts hosts, never derived from
-//!   a token reply's `api_domain`; both API forms ([`ApiVersion`]: v2 on `creator.zoho.<dc>`, the
-//!   default, or v2.1 on `www.zohoapis.<dc>`), chosen with a builder method or
-//!   `ZOHO_API_VERSION`.
-//! - **Unknown outcomes, resolved**: a read-job creation whose reply was lost is made again (an
-//!   orphan costs quota, not data; counted in [`ExportCheckpoint::orphaned_jobs`]); a download
-//!   whose archive is incomplete or fails its CRC is fetched again with backoff.
-//! - **Tokens**: OAuth refresh through `bulk_common`'s refresh-token source: refreshed ahead of
-//!   expiry, once for any number of concurrent calls, within Zoho's 10-per-10-minutes minting cap
-//!   (optionally shared between processes with a token store); Zoho's invalid-token reply (1030)
-//!   invalidates the token and the request is replayed once (no other 401 code does: each
-//!   refresh is scarce); a refresh refused as "too many
-//!   requests" is a [`ErrorKind::RateLimited`] error, never a refresh loop. One grant with both
-//!   scopes, or separate CREATE and READ grants.
-//! - **Zoho's codes**: every reply's `code` is checked; the daily limit (4000, sent with HTTP 200)
-//!   is [`ErrorKind::QuotaExceeded`].
-//! - **Jobs**: created with validated queries ([`MaxRecords`]), polled with backoff and a deadline,
-//!   status compared without case ([`JobStatus`]); a failed job is [`ErrorKind::JobFailed`]. Job
-//!   handles and export checkpoints serialize, so an export resumes after a restart.
-//! - **Rows**: the ZIP is spooled to a temporary file, its CSV read on a blocking thread and
-//!   streamed; a truncated or corrupt archive, a missing CSV, a malformed row or a row count that
-//!   differs from Zoho's is an [`ErrorKind::Decode`] error, never silently partial data.
-//! - **Throttles**: job creations (5/min) and downloads (10/min) are paced client-side.
+//! [`Client::wait`] is awaitable, with options first if needed: a progress observer,
+//! cancellation, another [`PollPolicy`] (the default is [`Client::default_poll_policy`]), or a
+//! whole [`WaitOptions`]. A failed job is [`ErrorKind::JobFailed`]; one still running at the
+//! deadline [`ErrorKind::DeadlineExceeded`].
+//!
+//! ```no_run
+//! use zoho_bulk::{CancellationToken, Client, JobHandle};
+//!
+//! # async fn run(client: Client, job: JobHandle) -> zoho_bulk::Result<()> {
+//! let stop = CancellationToken::new();
+//! let details = client
+//!     .wait(&job)
+//!     .on_progress(|e| eprintln!("{}: {:?} (look {})", e.job, e.progress.status, e.polls))
+//!     .cancel_on(stop.clone())
+//!     .await?;
+//! # let _ = details; Ok(()) }
+//! ```
+//!
+//! ## Read the result
+//!
+//! [`Client::download`] spools the ZIP to a temporary file, checks it whole, and returns its rows
+//! as a stream ([`Rows`]) with the cursor of the next batch; [`Client::create_next_job`] starts
+//! that batch.
+//!
+//! ```no_run
+//! use futures::TryStreamExt;
+//! use zoho_bulk::{Client, JobDetails, JobHandle};
+//!
+//! # async fn run(client: Client, job: JobHandle, details: JobDetails) -> zoho_bulk::Result<()> {
+//! let download = client.download(&job, Some(&details)).await?;
+//! let mut rows = download.rows;
+//! while let Some(row) = rows.try_next().await? {
+//!     println!("{:?}", row.get("Email"));
+//! }
+//! if let Some(cursor) = download.record_cursor {
+//!     let next = client.create_next_job(job.report(), &cursor).await?;
+//!     # let _ = next;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Resume from a saved handle
+//!
+//! A later process reads the handle back and waits again, looking at once (the job may have
+//! finished long ago). Whole exports resume the same way from their [`ExportCheckpoint`]s with
+//! [`Client::resume_export`].
+//!
+//! ```no_run
+//! use zoho_bulk::{Client, JobHandle};
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let job: JobHandle = serde_json::from_str(&std::fs::read_to_string("job.json")?)?;
+//! let details = client.wait(&job).poll_immediately(true).await?;
+//! let download = client.download(&job, Some(&details)).await?;
+//! # let _ = download; Ok(()) }
+//! ```
 //!
 //! ## Every call this crate makes
 //!
@@ -94,26 +154,74 @@
 //! - **v2.1 hosts** for Canada, Saudi Arabia and China (`www.zohoapis.ca`, `.sa`, `.com.cn`): taken
 //!   from the zoho-creator-sdk's table (Canada) or the domain; an explicit `creator_url`
 //!   overrides them.
+//!
+//! ## Workflows
+//!
+//! | Workflow | Calls | Example |
+//! |---|---|---|
+//! | Export a whole report, across as many jobs as it needs, with checkpoints | [`Client::export_with`], [`Client::resume_export`] | `examples/export_report.rs` |
+//! | Read one job step by step, resumable from a saved handle | [`Client::create_job`], [`Client::wait`], [`Client::download`] | `examples/read_job.rs` |
+//!
+//! Both run against the simulator (`cargo xtask sim` prints the environment to export) or real
+//! credentials:
+//!
+//! ```text
+//! cargo run -p zoho-bulk --example export_report -- All_Orders --out rows.csv
+//! cargo run -p zoho-bulk --example read_job -- All_Orders --save job.json
+//! cargo run -p zoho-bulk --example read_job -- --resume job.json
+//! ```
+//!
+//! ## What it takes care of
+//!
+//!
+//! - **Hosts per data centre** ([`DataCentre`]): the API and accounts hosts, never derived from
+//!   a token reply's `api_domain`; both API forms ([`ApiVersion`]: v2 on `creator.zoho.<dc>`, the
+//!   default, or v2.1 on `www.zohoapis.<dc>`), chosen with a builder method or
+//!   `ZOHO_API_VERSION`.
+//! - **Unknown outcomes, resolved**: a read-job creation whose reply was lost is made again (an
+//!   orphan costs quota, not data; counted in [`ExportCheckpoint::orphaned_jobs`]); a download
+//!   whose archive is incomplete or fails its CRC is fetched again with backoff.
+//! - **Tokens**: OAuth refresh through `bulk_common`'s refresh-token source: refreshed ahead of
+//!   expiry, once for any number of concurrent calls, within Zoho's 10-per-10-minutes minting cap
+//!   (optionally shared between processes with a token store); Zoho's invalid-token reply (1030)
+//!   invalidates the token and the request is replayed once (no other 401 code does: each
+//!   refresh is scarce); a refresh refused as "too many
+//!   requests" is a [`ErrorKind::RateLimited`] error, never a refresh loop. One grant with both
+//!   scopes, or separate CREATE and READ grants.
+//! - **Zoho's codes**: every reply's `code` is checked; the daily limit (4000, sent with HTTP 200)
+//!   is [`ErrorKind::QuotaExceeded`].
+//! - **Jobs**: created with validated queries ([`MaxRecords`]), polled with backoff and a deadline,
+//!   status compared without case ([`JobStatus`]); a failed job is [`ErrorKind::JobFailed`]. Job
+//!   handles and export checkpoints serialize, so an export resumes after a restart.
+//! - **Rows**: the ZIP is spooled to a temporary file, its CSV read on a blocking thread and
+//!   streamed; a truncated or corrupt archive, a missing CSV, a malformed row or a row count that
+//!   differs from Zoho's is an [`ErrorKind::Decode`] error, never silently partial data.
+//! - **Throttles**: job creations (5/min) and downloads (10/min) are paced client-side.
 
+mod builder;
 mod client;
+mod codes;
 mod dc;
+mod download;
 mod export;
 mod job;
-mod models;
+mod model;
 #[cfg(test)]
 mod proptests;
 mod rows;
 
+pub use builder::ClientBuilder;
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
-pub use bulk_common::poll::{PollEvent, PollPolicy};
+pub use bulk_common::poll::{JobWait, PollEvent, PollPolicy, Progress, WaitOptions};
+pub use bulk_common::{CancellationToken, Error, ErrorKind, Result};
 pub use bulk_common::{
-    CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
-    RetryEvent, RetryPolicy, SecretString,
+    ExposeSecret, HttpOptions, HttpStats, Jitter, RetryEvent, RetryPolicy, SecretString,
 };
-pub use client::{Client, ClientBuilder, Download, default_poll_policy};
+pub use client::Client;
 pub use dc::{ApiVersion, DataCentre};
+pub use download::Download;
 pub use export::{Export, ExportCheckpoint, ExportEvent, ExportOptions, NextStep};
-pub use job::{JobHandle, ReadJob};
-pub use models::{JobDetails, JobResult, JobStatus, MaxRecords, ReadQuery};
+pub use job::{JobHandle, JobStatus, JobWatch};
+pub use model::{JobDetails, JobId, JobResult, MaxRecords, ReadQuery};
 pub use rows::{Record, Rows};

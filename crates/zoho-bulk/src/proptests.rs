@@ -214,7 +214,7 @@ fn job_status_replies_never_panic() {
                 let code = &v["code"];
                 prop_assert!(code.is_null() || code == "3000" || code == 3000 || !(code.is_string() || code.is_number()));
                 if let Some(s) = v["details"]["status"].as_str().or(v["details"]["state"].as_str()) {
-                    prop_assert_eq!(details.status.clone(), JobStatus::parse(s));
+                    prop_assert_eq!(details.status.clone(), JobStatus::from(s));
                 }
             }
             Err(e) => {

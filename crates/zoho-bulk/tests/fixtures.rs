@@ -90,7 +90,10 @@ async fn the_documented_create_reply_decodes_and_the_token_reply_is_used() -> Te
     let job = client(&server, ApiVersion::V2)
         .create_job("All_Orders", &ReadQuery::new())
         .await?;
-    assert_eq!(job.id, reply["body"]["details"]["id"].as_str().unwrap());
+    assert_eq!(
+        job.id().as_str(),
+        reply["body"]["details"]["id"].as_str().unwrap()
+    );
     assert_eq!(create.calls_async().await, 1);
     Ok(())
 }
@@ -119,10 +122,10 @@ async fn the_documented_status_replies_decode() -> TestResult {
         let got = client(&server, version)
             .job_status(&JobHandle::new("All_Orders", id))
             .await?;
-        assert_eq!(got.id, id, "{name}");
+        assert_eq!(got.id.as_str(), id, "{name}");
         assert_eq!(
             got.status,
-            JobStatus::parse(want["status"].as_str().unwrap()),
+            JobStatus::from(want["status"].as_str().unwrap()),
             "{name}"
         );
         assert_eq!(

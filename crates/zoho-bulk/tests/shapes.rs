@@ -151,6 +151,31 @@ async fn the_download_is_a_zip_whose_csv_rows_stream_with_the_header_cursor() ->
 }
 
 #[tokio::test]
+async fn zohos_access_denied_refresh_reply_is_a_throttle_not_a_refused_grant() -> TestResult {
+    // The wording alone marks it: no 429, no "too many requests" in the reply.
+    let server = MockServer::start_async().await;
+    let token = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/oauth/v2/token");
+            then.status(200)
+                .json_body(json!({"error": "Access Denied"}));
+        })
+        .await;
+    let err = client(&server)
+        .create_job("All_Orders", &ReadQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert_eq!(err.vendor_code(), Some("Access Denied"));
+    assert_eq!(
+        token.calls_async().await,
+        1,
+        "a throttle is not retried at once"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_daily_limit_reply_with_http_200_is_a_typed_error() -> TestResult {
     let server = server_with_token().await;
     server

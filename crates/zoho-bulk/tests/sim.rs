@@ -5,13 +5,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bulk_common::poll::{Job, JobState};
 use futures::TryStreamExt;
 use serde_json::json;
 use vendor_sim::zoho::{Zoho, ZohoConfig};
 use vendor_sim::{Fault, FaultRule, SimBuilder, SimHandle};
 use zoho_bulk::{
-    Client, ErrorKind, ExportCheckpoint, ExportEvent, ExportOptions, MaxRecords, NextStep,
-    ReadQuery, Record, SecretString,
+    CancellationToken, Client, ErrorKind, ExportCheckpoint, ExportEvent, ExportOptions, JobHandle,
+    JobStatus, MaxRecords, NextStep, ReadQuery, Record, SecretString, WaitOptions,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -102,6 +103,109 @@ async fn the_seed_flow_create_poll_download_returns_the_rows() -> TestResult {
     assert_eq!(rows[12].get("Tags"), Some("vip,🚀"));
     assert_eq!(rows[0].get("City"), Some("São Paulo"));
     assert_eq!(sim.counters().get("zoho.refreshes"), 1);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_handle_is_waited_for_by_another_client_with_progress() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let job = client_for(&sim, &cfg)
+        .build()?
+        .create_job("Small", &ReadQuery::new())
+        .await?;
+    let saved = serde_json::to_string(&job)?;
+
+    // Another process: a new client, and the handle read back from JSON.
+    let client = client_for(&sim, &cfg).build()?;
+    let handle: JobHandle = serde_json::from_str(&saved)?;
+    assert_eq!(handle, job);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let details = client
+        .wait(&handle)
+        .poll_immediately(true)
+        .on_progress(move |e| sink.lock().unwrap().push(e.progress.status.clone()))
+        .await?;
+    assert_eq!(details.status, JobStatus::Completed);
+    assert_eq!(&details.id, handle.id());
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty(),
+        "the first look, at once, finds the job running"
+    );
+    for status in seen {
+        assert_eq!(
+            JobStatus::from(status.unwrap().as_str()),
+            JobStatus::InProgress
+        );
+    }
+
+    // The watch is owned: it moves into a task.
+    let watch = client.watch(&handle);
+    let look = tokio::spawn(async move { watch.poll().await }).await??;
+    assert!(matches!(look, JobState::Done(d) if d.status == JobStatus::Completed));
+
+    // A cancelled wait ends with `Cancelled`, through the builder or shared options.
+    let next = client.create_job("Small", &ReadQuery::new()).await?;
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let err = client
+        .wait(&next)
+        .cancel_on(stop.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    let err = client
+        .wait(&next)
+        .options(WaitOptions::new().cancel_on(stop))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exports_wait_options_reach_every_job_wait() -> TestResult {
+    let cfg = config();
+    let (sim, _) = sim(cfg.clone(), vec![]).await;
+    let client = client_for(&sim, &cfg).build()?;
+    let looks = Arc::new(Mutex::new(Vec::new()));
+    let pending = Arc::new(Mutex::new(0usize));
+    let (sink, count) = (looks.clone(), pending.clone());
+    // Every 0.5 s instead of the client's growing delays.
+    let every_half_second = Client::default_poll_policy()
+        .first_delay(Duration::from_millis(500))
+        .multiplier(1.0)
+        .max_delay(Duration::from_millis(500));
+    let opts = ExportOptions::new()
+        .on_progress(move |e| {
+            if let ExportEvent::JobPending { .. } = e {
+                *count.lock().unwrap() += 1;
+            }
+        })
+        .wait_options(
+            WaitOptions::new()
+                .policy(every_half_second)
+                .on_progress(move |e| sink.lock().unwrap().push(e.job.clone())),
+        );
+    let rows: Vec<Record> = client
+        .export_with(BIG, ReadQuery::new().max_records(MaxRecords::MIN), opts)
+        .try_collect()
+        .await?;
+    assert_all_rows(&rows, BIG_ROWS);
+    let looks = looks.lock().unwrap().clone();
+    assert_eq!(
+        looks.len(),
+        *pending.lock().unwrap(),
+        "both observers see each look"
+    );
+    let mut jobs = looks.clone();
+    jobs.dedup();
+    assert_eq!(jobs.len(), 3, "{looks:?}");
+    // A 3 s job looked at every 0.5 s is seen running about 5 times; the client's default
+    // policy (1 s, growing ×1.5) would see it twice.
+    assert!(looks.len() >= 3 * 4, "{looks:?}");
     Ok(())
 }
 

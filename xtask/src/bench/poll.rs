@@ -95,7 +95,7 @@ async fn measure_all() -> DynResult<Vec<Row>> {
         ),
         Waiter::Driver(
             "zoho",
-            zoho_bulk::default_poll_policy().deadline(long_deadline),
+            zoho_bulk::Client::default_poll_policy().deadline(long_deadline),
         ),
         Waiter::Driver(
             "chakra",

@@ -99,18 +99,18 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
 /// Shows an export's events on `bar`: its length grows by each downloaded job's rows.
 fn show_event(bar: &Bar, e: &ExportEvent<'_>) {
     match e {
-        ExportEvent::JobCreated(job) => bar.println(format!("  job {} created", job.id)),
+        ExportEvent::JobCreated(job) => bar.println(format!("  job {} created", job.id())),
         ExportEvent::JobPending { job, status, polls } => {
             bar.update(
                 bar.position(),
-                format!("job {}: {status} (look {polls})", job.id),
+                format!("job {}: {status} (look {polls})", job.id()),
             );
         }
         ExportEvent::JobDownloaded { job, rows, bytes } => {
             bar.set_len(bar.length() + rows.unwrap_or(0));
             bar.println(format!(
                 "  job {}: {} rows in a {} KiB ZIP",
-                job.id,
+                job.id(),
                 rows.unwrap_or(0),
                 bytes / 1024
             ));

@@ -27,7 +27,9 @@ use crate::error::Result;
 use crate::http::Headers;
 
 pub use mint::{Mint, MintSource, MintSourceBuilder, Rotation};
-pub use oauth::{OAuthConfig, OAuthRefreshSource, ParamsIn, RefreshRateLimit};
+pub use oauth::{
+    OAuthConfig, OAuthErrorDecoder, OAuthErrorReply, OAuthRefreshSource, ParamsIn, RefreshRateLimit,
+};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub use store::{FileStore, MemoryStore, StoreKey, StoreLease, StoredToken, TokenStore};

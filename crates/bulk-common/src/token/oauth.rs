@@ -41,6 +41,75 @@ pub struct RefreshRateLimit {
     pub per: Duration,
 }
 
+/// A token endpoint's error reply (`{"error": ..., "error_description": ...}`), as an
+/// [`OAuthErrorDecoder`] sees it: the status and the two fields, never the rest of the body
+/// (a token reply holds the access token).
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthErrorReply<'a> {
+    status: u16,
+    error: &'a str,
+    description: Option<&'a str>,
+}
+
+impl<'a> OAuthErrorReply<'a> {
+    /// A reply with this status, `error` and `error_description` (for testing a decoder).
+    pub fn new(status: u16, error: &'a str, description: Option<&'a str>) -> Self {
+        OAuthErrorReply {
+            status,
+            error,
+            description,
+        }
+    }
+
+    /// The HTTP status (some vendors send their OAuth errors with 200).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The `error` field.
+    pub fn error(&self) -> &'a str {
+        self.error
+    }
+
+    /// The `error_description` field, if any.
+    pub fn description(&self) -> Option<&'a str> {
+        self.description
+    }
+
+    /// Whether the `error` or `error_description` contains `needle`, ignoring ASCII case.
+    pub fn mentions(&self, needle: &str) -> bool {
+        let needle = needle.to_ascii_lowercase();
+        [Some(self.error), self.description]
+            .into_iter()
+            .flatten()
+            .any(|text| text.to_ascii_lowercase().contains(&needle))
+    }
+}
+
+/// A vendor's reading of its token endpoint's errors: `Some(kind)` classifies the reply (for
+/// example [`ErrorKind::RateLimited`] for a vendor's own throttle wording), `None` leaves it to
+/// the standard reading (a 429, "too many requests" or "rate limit" is a throttle; a 5xx an
+/// [`ErrorKind::Http`] error left to the retry policy; anything else [`ErrorKind::Auth`]).
+///
+/// ```
+/// use bulk_common::ErrorKind;
+/// use bulk_common::token::{OAuthConfig, OAuthErrorReply};
+/// use bulk_common::SecretString;
+///
+/// // A vendor whose accounts server says "slow_down" when a client refreshes too often.
+/// let config = OAuthConfig::new(
+///     "https://accounts.example.com/oauth/token",
+///     "client-id",
+///     SecretString::from("client-secret"),
+///     SecretString::from("refresh-token"),
+/// )
+/// .error_decoder(|reply: &OAuthErrorReply<'_>| {
+///     reply.mentions("slow_down").then_some(ErrorKind::RateLimited)
+/// });
+/// # let _ = config;
+/// ```
+pub type OAuthErrorDecoder = Arc<dyn Fn(&OAuthErrorReply<'_>) -> Option<ErrorKind> + Send + Sync>;
+
 /// Settings of an [`OAuthRefreshSource`]. `Debug` never shows the secrets.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -58,6 +127,7 @@ pub struct OAuthConfig {
     store: Option<Arc<dyn TokenStore>>,
     namespace: String,
     http: HttpOptions,
+    error_decoder: Option<OAuthErrorDecoder>,
 }
 
 impl fmt::Debug for OAuthConfig {
@@ -72,6 +142,7 @@ impl fmt::Debug for OAuthConfig {
             .field("skew", &self.skew)
             .field("rate_limit", &self.rate_limit)
             .field("store", &self.store)
+            .field("error_decoder", &self.error_decoder.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +171,7 @@ impl OAuthConfig {
             store: None,
             namespace: "oauth".into(),
             http: HttpOptions::default(),
+            error_decoder: None,
         }
     }
 
@@ -156,6 +228,16 @@ impl OAuthConfig {
     /// Timeouts and retry policy of the refresh requests.
     pub fn http_options(mut self, options: HttpOptions) -> Self {
         self.http = options;
+        self
+    }
+
+    /// The vendor's reading of its token endpoint's errors, consulted before the standard one;
+    /// see [`OAuthErrorDecoder`].
+    pub fn error_decoder(
+        mut self,
+        decoder: impl Fn(&OAuthErrorReply<'_>) -> Option<ErrorKind> + Send + Sync + 'static,
+    ) -> Self {
+        self.error_decoder = Some(Arc::new(decoder));
         self
     }
 }
@@ -231,7 +313,9 @@ impl OAuthRefreshSource {
         let mut origin = url.clone();
         origin.set_path("");
         let base = BaseUrl::from_url(origin)?;
-        let decoder: crate::http::ErrorDecoder = Arc::new(decode_oauth_error);
+        let vendor = config.error_decoder.clone();
+        let decoder: crate::http::ErrorDecoder =
+            Arc::new(move |reply: &Response| decode_oauth_error(reply, vendor.as_ref()));
         let http = HttpClient::builder(concat!("bulk-common/", env!("CARGO_PKG_VERSION")))
             .base(base)
             .options(config.http.clone())
@@ -455,30 +539,27 @@ fn seconds(v: &serde_json::Value) -> Option<Duration> {
 }
 
 #[derive(Deserialize)]
-struct OAuthErrorReply {
+struct OAuthErrorBody {
     error: Option<String>,
     error_description: Option<String>,
 }
 
 /// Reads an OAuth error (`{"error": ..., "error_description": ...}`), which some vendors send
-/// with HTTP 200; a throttle ("too many requests", "Access Denied") becomes
-/// [`ErrorKind::RateLimited`], anything else [`ErrorKind::Auth`].
-fn decode_oauth_error(reply: &Response) -> Option<VendorError> {
-    let parsed: OAuthErrorReply = serde_json::from_slice(reply.body()).ok()?;
+/// with HTTP 200: the vendor's [`OAuthErrorDecoder`] first, then the standard reading, where a
+/// throttle (a 429, "too many requests", "rate limit") becomes [`ErrorKind::RateLimited`], a 5xx
+/// [`ErrorKind::Http`], anything else [`ErrorKind::Auth`].
+fn decode_oauth_error(reply: &Response, vendor: Option<&OAuthErrorDecoder>) -> Option<VendorError> {
+    let parsed: OAuthErrorBody = serde_json::from_slice(reply.body()).ok()?;
     let code = parsed.error?;
     let description = parsed.error_description;
-    let text = format!("{code} {}", description.as_deref().unwrap_or("")).to_ascii_lowercase();
-    let throttled = reply.status() == 429
-        || text.contains("too many")
-        || text.contains("access denied")
-        || text.contains("rate limit");
-    let kind = if throttled {
-        ErrorKind::RateLimited
-    } else if reply.status() >= 500 {
-        ErrorKind::Http
-    } else {
-        ErrorKind::Auth
+    let seen = OAuthErrorReply {
+        status: reply.status(),
+        error: &code,
+        description: description.as_deref(),
     };
+    let kind = vendor
+        .and_then(|decode| decode(&seen))
+        .unwrap_or_else(|| standard_kind(&seen));
     // A refused refresh is never retried by the HTTP layer: a throttled grant stays locked out
     // for a window (retrying extends it), and a refused grant stays refused. Server errors
     // without a throttle are left to the retry policy.
@@ -488,6 +569,19 @@ fn decode_oauth_error(reply: &Response) -> Option<VendorError> {
     } else {
         vendor.retryable(false)
     })
+}
+
+/// The reading of an OAuth error that holds for any vendor.
+fn standard_kind(reply: &OAuthErrorReply<'_>) -> ErrorKind {
+    let throttled =
+        reply.status == 429 || reply.mentions("too many") || reply.mentions("rate limit");
+    if throttled {
+        ErrorKind::RateLimited
+    } else if reply.status >= 500 {
+        ErrorKind::Http
+    } else {
+        ErrorKind::Auth
+    }
 }
 
 #[async_trait]

@@ -1,9 +1,23 @@
 //! Bulk Read request and reply types.
 
-use std::fmt;
-
 use bulk_common::Error;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
+
+use crate::job::JobStatus;
+
+bulk_common::id_type!(
+    /// A bulk-read job's id, as Zoho writes it (a numeric string in every documented sample; a
+    /// JSON number is read as its text).
+    ///
+    /// ```
+    /// use zoho_bulk::JobId;
+    /// let id: JobId = serde_json::from_str("2000000018003")?;
+    /// assert_eq!(id, JobId::new("2000000018003"));
+    /// assert_eq!(serde_json::to_string(&id)?, r#""2000000018003""#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    JobId
+);
 
 /// Rows per job: 100,000 to 200,000 in steps of 1,000 (Zoho's documented bounds).
 ///
@@ -144,63 +158,12 @@ pub(crate) enum CreateQuery<'a> {
     Cursor { record_cursor: &'a str },
 }
 
-/// A bulk-read job's status. Zoho spells it inconsistently (`In-progress`, `IN PROGRESS`,
-/// `IN_PROGRESS`); it is compared without case or punctuation, and an unknown value is kept in
-/// [`JobStatus::Other`] (treated as still running).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JobStatus {
-    /// Still running.
-    InProgress,
-    /// Finished; the result can be downloaded for 24 hours.
-    Completed,
-    /// Failed.
-    Failed,
-    /// A value this crate does not know, as sent.
-    Other(String),
-}
-
-impl JobStatus {
-    /// Reads Zoho's status text.
-    pub fn parse(text: &str) -> JobStatus {
-        let key: String = text
-            .chars()
-            .filter(char::is_ascii_alphabetic)
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        match key.as_str() {
-            "INPROGRESS" => JobStatus::InProgress,
-            "COMPLETED" => JobStatus::Completed,
-            "FAILED" => JobStatus::Failed,
-            _ => JobStatus::Other(text.to_owned()),
-        }
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JobStatus::InProgress => f.write_str("In-progress"),
-            JobStatus::Completed => f.write_str("Completed"),
-            JobStatus::Failed => f.write_str("Failed"),
-            JobStatus::Other(s) => f.write_str(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for JobStatus {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(JobStatus::parse(&String::deserialize(d)?))
-    }
-}
-
 /// A job as Zoho describes it (`details` of the create and status replies).
 #[derive(Debug, Clone, Deserialize)]
 #[non_exhaustive]
 pub struct JobDetails {
-    /// The job id (a numeric string).
-    #[serde(deserialize_with = "string_or_number")]
-    pub id: String,
+    /// The job id (a numeric string; a number is read as its text).
+    pub id: JobId,
     /// `read`.
     #[serde(default)]
     pub operation: Option<String>,
@@ -237,16 +200,6 @@ pub struct JobResult {
     pub record_cursor: Option<String>,
 }
 
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) => Ok(s),
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!(
-            "expected a job id, got {other}"
-        ))),
-    }
-}
-
 /// The envelope of Creator replies.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Envelope {
@@ -256,21 +209,6 @@ pub(crate) struct Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_spellings_are_normalised() {
-        for (text, want) in [
-            ("In-progress", JobStatus::InProgress),
-            ("IN PROGRESS", JobStatus::InProgress),
-            ("in_progress", JobStatus::InProgress),
-            ("Completed", JobStatus::Completed),
-            ("COMPLETED", JobStatus::Completed),
-            ("failed", JobStatus::Failed),
-            ("Queued", JobStatus::Other("Queued".into())),
-        ] {
-            assert_eq!(JobStatus::parse(text), want, "{text}");
-        }
-    }
 
     #[test]
     fn create_bodies_match_the_documented_shapes() {
