@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::time::error::Elapsed;
+
 use crate::base_url::redact_url;
 use crate::error::{Error, ErrorKind};
 use crate::http::request::Attempt;
@@ -110,6 +112,25 @@ impl Attempt<'_> {
         );
         let err = classify_reqwest(&e, &what).with_source(e);
         if never_sent || self.idempotency == Idempotency::Idempotent {
+            Failure::Retryable(err)
+        } else {
+            Failure::Final(ambiguous(err))
+        }
+    }
+
+    /// Classifies an attempt whose reply did not arrive in time: like a broken connection, it
+    /// is worth another attempt only when the request is safe to repeat.
+    pub(super) fn timeout_failure(&self, elapsed: Elapsed) -> Failure {
+        let err = Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{} {}: timed out",
+                self.method,
+                redact_url(self.url).trim_end_matches('/')
+            ),
+        )
+        .with_source(elapsed);
+        if self.idempotency == Idempotency::Idempotent {
             Failure::Retryable(err)
         } else {
             Failure::Final(ambiguous(err))

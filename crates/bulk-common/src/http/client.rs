@@ -21,7 +21,7 @@ use crate::retry::RetryPolicy;
 pub struct HttpOptions {
     connect_timeout: Duration,
     pub(super) request_timeout: Duration,
-    read_timeout: Duration,
+    pub(super) read_timeout: Duration,
     pub(super) retry: RetryPolicy,
     user_agent: Option<String>,
     pub(super) rate: Option<crate::rate::RateControl>,
@@ -307,7 +307,8 @@ impl HttpClientBuilder {
         let http = reqwest::Client::builder()
             .user_agent(ua)
             .connect_timeout(self.options.connect_timeout)
-            .read_timeout(self.options.read_timeout)
+            // The idle read timeout and the whole-request timeout are applied per attempt by
+            // the request, which needs one timer where reqwest would arm three.
             // Redirects are not followed: a redirect could carry credentials off the origin, and
             // vendors in this workspace do not use them.
             .redirect(reqwest::redirect::Policy::none())

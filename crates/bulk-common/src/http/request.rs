@@ -1,15 +1,18 @@
 //! Requests: the builder, the retry loop, and one attempt on the wire.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use reqwest::header::{self, HeaderName, HeaderValue};
+use futures::{Stream, StreamExt};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use tokio::time::error::Elapsed;
 use tracing::Instrument;
 use url::Url;
 
@@ -320,7 +323,7 @@ impl RequestBuilder {
                 pairs.append_pair(k, v);
             }
         }
-        let path = url.path().to_owned();
+        let path = url.path();
         let policy = self.retry.as_ref().unwrap_or(&inner.options.retry);
         let idempotency = self
             .idempotency
@@ -358,7 +361,7 @@ impl RequestBuilder {
                 inner.counters.attempts.fetch_add(1, Ordering::Relaxed);
                 let token = auth_token(auth).await?;
                 let permit = match &inner.options.rate {
-                    Some(rate) => Some(rate.acquire(self.method, &path).await),
+                    Some(rate) => Some(rate.acquire(self.method, path).await),
                     None => None,
                 };
                 let outcome = attempt_ctx.run(auth, token.as_ref()).await;
@@ -409,7 +412,7 @@ impl RequestBuilder {
                 if let Some(observer) = &inner.on_retry {
                     observer(&RetryEvent {
                         method: self.method,
-                        path: &path,
+                        path,
                         attempt,
                         delay,
                         error: &err,
@@ -498,36 +501,45 @@ impl Attempt<'_> {
                 .header(header::CONTENT_TYPE, content_type.as_str())
                 .body(bytes.clone());
         }
-        if let Some(t) = self.timeout {
-            req = req.timeout(t);
-        }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => return Err(self.transport_failure(e)),
+        // The timeouts are kept here rather than in reqwest, which arms up to three timers per
+        // request (the whole request, the wait for headers, and one reset per body chunk). When
+        // the whole-request deadline comes before the idle one could, which is the default for
+        // buffered requests, one timer bounds the whole exchange.
+        let started = tokio::time::Instant::now();
+        let limits = Limits {
+            total: self.timeout.map(|t| started + t),
+            idle: self.inner.options.read_timeout,
         };
-        let status = resp.status().as_u16();
-        tracing::Span::current().record("status", status);
-        tracing::debug!(status, "reply received");
-        let headers = Headers {
-            map: resp.headers().clone(),
+        let exchanged = match limits.total {
+            Some(deadline) if deadline <= started + limits.idle => {
+                match tokio::time::timeout_at(deadline, self.exchange(req, limits, started, false))
+                    .await
+                {
+                    Ok(exchanged) => exchanged,
+                    Err(elapsed) => Err(Exchange::TimedOut(elapsed)),
+                }
+            }
+            _ => self.exchange(req, limits, started, true).await,
         };
+        let (status, headers, body) = match exchanged {
+            Ok(parts) => parts,
+            Err(Exchange::Failed(e)) => return Err(self.transport_failure(e)),
+            Err(Exchange::TimedOut(elapsed)) => return Err(self.timeout_failure(elapsed)),
+        };
+        let headers = Headers { map: headers };
         if let Some(source) = auth.source() {
             source.observe_response(&headers);
         }
         let success = (200..300).contains(&status);
-        if success && self.streaming {
-            let stream = resp.bytes_stream().map(|chunk| {
-                chunk.map_err(|e| classify_reqwest(&e, "the download broke off").with_source(e))
-            });
-            return Ok(Sent::Streaming(StreamingResponse {
-                status,
-                headers,
-                stream: Box::pin(stream),
-            }));
-        }
-        let body = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => return Err(self.transport_failure(e)),
+        let body = match body {
+            Received::Read(bytes) => bytes,
+            Received::Unread(resp) => {
+                return Ok(Sent::Streaming(StreamingResponse {
+                    status,
+                    headers,
+                    stream: Box::pin(limited_stream(resp, limits)),
+                }));
+            }
         };
         let response = Response {
             status,
@@ -544,4 +556,128 @@ impl Attempt<'_> {
         }
         Err(self.status_failure(response, vendor))
     }
+}
+
+/// The deadlines of one attempt.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// When the whole attempt must be over, if it has a whole-request timeout.
+    total: Option<Instant>,
+    /// The longest silence allowed while waiting for the reply (the idle read timeout).
+    idle: Duration,
+}
+
+impl Limits {
+    /// The deadline of a wait that begins at `from`.
+    fn next(&self, from: Instant) -> Instant {
+        let idle = from + self.idle;
+        match self.total {
+            Some(total) if total < idle => total,
+            _ => idle,
+        }
+    }
+}
+
+/// Why an exchange ended without a reply.
+enum Exchange {
+    Failed(reqwest::Error),
+    TimedOut(Elapsed),
+}
+
+/// A reply's body: read whole, or left for the caller to stream.
+enum Received {
+    Read(Bytes),
+    Unread(reqwest::Response),
+}
+
+impl Attempt<'_> {
+    /// Sends `req` and reads its reply. With `timed`, every wait is bounded by `limits`;
+    /// without, the caller bounds the whole exchange.
+    async fn exchange(
+        &self,
+        req: reqwest::RequestBuilder,
+        limits: Limits,
+        started: Instant,
+        timed: bool,
+    ) -> std::result::Result<(u16, HeaderMap, Received), Exchange> {
+        let mut resp = within(timed.then(|| limits.next(started)), req.send())
+            .await?
+            .map_err(Exchange::Failed)?;
+        let status = resp.status().as_u16();
+        tracing::Span::current().record("status", status);
+        tracing::debug!(status, "reply received");
+        // Taken rather than cloned: reading the body does not consult them.
+        let headers = std::mem::take(resp.headers_mut());
+        if self.streaming && (200..300).contains(&status) {
+            return Ok((status, headers, Received::Unread(resp)));
+        }
+        let body = if timed {
+            read_body(resp, limits).await?
+        } else {
+            resp.bytes().await.map_err(Exchange::Failed)?
+        };
+        Ok((status, headers, Received::Read(body)))
+    }
+}
+
+/// Awaits `f`, before `deadline` if there is one.
+async fn within<F: Future>(
+    deadline: Option<Instant>,
+    f: F,
+) -> std::result::Result<F::Output, Exchange> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, f)
+            .await
+            .map_err(Exchange::TimedOut),
+        None => Ok(f.await),
+    }
+}
+
+/// Reads a whole body, each chunk within the idle timeout and all of it before the total
+/// deadline. A body that arrives in one chunk is returned without a copy.
+async fn read_body(
+    mut resp: reqwest::Response,
+    limits: Limits,
+) -> std::result::Result<Bytes, Exchange> {
+    let mut single: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    while let Some(chunk) = within(Some(limits.next(Instant::now())), resp.chunk())
+        .await?
+        .map_err(Exchange::Failed)?
+    {
+        match single.take() {
+            None if joined.is_empty() => single = Some(chunk),
+            Some(first) => {
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&chunk);
+            }
+            None => joined.extend_from_slice(&chunk),
+        }
+    }
+    Ok(single.unwrap_or_else(|| Bytes::from(joined)))
+}
+
+/// A download's chunks, each within the idle timeout and all before the total deadline; a
+/// stall ends the stream with an [`ErrorKind::Timeout`] error.
+fn limited_stream(
+    resp: reqwest::Response,
+    limits: Limits,
+) -> impl Stream<Item = Result<Bytes>> + Send {
+    let chunks = Box::pin(resp.bytes_stream());
+    futures::stream::unfold(Some(chunks), move |state| async move {
+        let mut chunks = state?;
+        match tokio::time::timeout_at(limits.next(Instant::now()), chunks.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(chunks))),
+            Ok(Some(Err(e))) => {
+                let err = classify_reqwest(&e, "the download broke off").with_source(e);
+                Some((Err(err), Some(chunks)))
+            }
+            Ok(None) => None,
+            Err(elapsed) => {
+                let err = Error::new(ErrorKind::Timeout, "the download broke off: timed out")
+                    .with_source(elapsed);
+                Some((Err(err), None))
+            }
+        }
+    })
 }
