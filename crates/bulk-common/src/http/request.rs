@@ -510,16 +510,17 @@ impl Attempt<'_> {
             total: self.timeout.map(|t| started + t),
             idle: self.inner.options.read_timeout,
         };
-        let exchanged = match limits.total {
-            Some(deadline) if deadline <= started + limits.idle => {
-                match tokio::time::timeout_at(deadline, self.exchange(req, limits, started, false))
-                    .await
-                {
-                    Ok(exchanged) => exchanged,
-                    Err(elapsed) => Err(Exchange::TimedOut(elapsed)),
-                }
-            }
-            _ => self.exchange(req, limits, started, true).await,
+        let whole = limits
+            .total
+            .filter(|deadline| *deadline <= started + limits.idle);
+        // Boxed: the exchange holds reqwest's futures, and a caller's future embeds this one.
+        let exchange = Box::pin(self.exchange(req, limits, started, whole.is_none()));
+        let exchanged = match whole {
+            Some(deadline) => match tokio::time::timeout_at(deadline, exchange).await {
+                Ok(exchanged) => exchanged,
+                Err(elapsed) => Err(Exchange::TimedOut(elapsed)),
+            },
+            None => exchange.await,
         };
         let (status, headers, body) = match exchanged {
             Ok(parts) => parts,
