@@ -65,7 +65,8 @@ impl Response {
     }
 
     /// Decodes the body as JSON into `T`; a mismatch is an [`ErrorKind::Decode`] error carrying
-    /// an excerpt of the body. [`RequestBuilder::send_json`] decodes inside the retry loop.
+    /// an excerpt of the body. [`RequestBuilder::send_json`](crate::RequestBuilder::send_json)
+    /// decodes inside the retry loop.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         decode_json(&self.body)
     }
