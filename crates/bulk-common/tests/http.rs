@@ -456,3 +456,115 @@ async fn a_repeated_cursor_ends_the_stream_with_an_error() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].as_ref().unwrap_err().kind(), ErrorKind::Decode);
 }
+
+/// A loopback server that answers every connection with `head` (status line, headers and the
+/// start of a body) and then stays silent, holding the connection open.
+async fn stalling_server(head: &'static str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            // Read the request's head first: a client does not expect a reply before it.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            if socket.write_all(head.as_bytes()).await.is_ok() {
+                open.push(socket);
+            }
+        }
+    });
+    Ok(base)
+}
+
+fn idle_client(base: &str, request: Duration, read: Duration) -> HttpClient {
+    HttpClient::builder("t/0")
+        .base_url(base)
+        .options(
+            HttpOptions::default()
+                .request_timeout(request)
+                .read_timeout(read)
+                .retry(RetryPolicy::none()),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_that_never_comes_times_out_after_the_idle_read_timeout() -> TestResult {
+    let base = stalling_server("").await?;
+    let client = idle_client(&base, Duration::from_secs(300), Duration::from_secs(20));
+    let started = tokio::time::Instant::now();
+    let err = client
+        .request(Method::Get, "/items/1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert_eq!(started.elapsed().as_secs(), 20);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stalls_is_cut_by_the_idle_timeout_before_the_request_timeout() -> TestResult {
+    let base = stalling_server("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"a\":").await?;
+    let client = idle_client(&base, Duration::from_secs(300), Duration::from_secs(30));
+    let started = tokio::time::Instant::now();
+    let err = client
+        .request(Method::Get, "/items/1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(started.elapsed().as_secs(), 30);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_request_timeout_bounds_a_body_that_trickles_within_the_idle_timeout() -> TestResult {
+    let base = stalling_server("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"a\":").await?;
+    let client = idle_client(&base, Duration::from_secs(5), Duration::from_secs(30));
+    let started = tokio::time::Instant::now();
+    let err = client
+        .request(Method::Get, "/items/1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(started.elapsed().as_secs(), 5);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_download_ends_with_a_timeout_after_the_idle_read_timeout() -> TestResult {
+    let base = stalling_server("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789").await?;
+    // A streaming download has no whole-request timeout by default: only silence ends it.
+    let client = idle_client(&base, Duration::from_secs(5), Duration::from_secs(40));
+    let started = tokio::time::Instant::now();
+    let reply = client
+        .request(Method::Get, "/download/100")
+        .send_streaming()
+        .await?;
+    assert_eq!(reply.status(), 200);
+    let results: Vec<_> = reply.into_stream().collect().await;
+    let got: usize = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|c| c.len())
+        .sum();
+    assert_eq!(got, 10);
+    let err = results
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .expect("the stall is reported");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(started.elapsed().as_secs(), 40);
+    Ok(())
+}

@@ -1,5 +1,11 @@
 //! `overhead`: the same small GETs against one loopback server through a bare `reqwest::Client`
 //! and through `bulk_common::HttpClient`, side by side in one run; target ratio <= 1.10.
+//!
+//! Wall time is the target, as the issue states it. On a shared machine it moves with the load
+//! of other processes, so the CPU time of the thread that drives the requests (building them,
+//! the retry loop, reading the replies) is reported beside it: the scheduler charges it only
+//! for work that thread did. The connection tasks and the simulator run on the runtime's
+//! workers and are not in it.
 
 use std::time::{Duration, Instant};
 
@@ -28,23 +34,23 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
         let bare = bare.clone();
         let url = url.clone();
         async move {
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), thread_cpu());
             for _ in 0..n {
                 let r = bare.get(&url).send().await?.error_for_status()?;
                 std::hint::black_box(r.bytes().await?);
             }
-            Ok::<Duration, reqwest::Error>(t.elapsed())
+            Ok::<_, reqwest::Error>((t.elapsed(), cpu_since(cpu)))
         }
     };
     let ours_run = |n: usize| {
         let ours = ours.clone();
         async move {
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), thread_cpu());
             for _ in 0..n {
                 let r = ours.request(Method::Get, "/items/1").send().await?;
                 std::hint::black_box(r.into_body());
             }
-            Ok::<Duration, bulk_common::Error>(t.elapsed())
+            Ok::<_, bulk_common::Error>((t.elapsed(), cpu_since(cpu)))
         }
     };
     // Warm both connection pools and the allocator.
@@ -62,10 +68,43 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
         }
     }
     sim.shutdown().await;
+    // Each round's own ratio shows how far the load moved the figure during this run.
+    let mut round_ratios: Vec<f64> = b
+        .iter()
+        .zip(&o)
+        .map(|((bw, _), (ow, _))| ow.as_secs_f64() / bw.as_secs_f64())
+        .collect();
+    round_ratios.sort_by(f64::total_cmp);
+    let cpu = |runs: &[(Duration, Option<Duration>)]| {
+        let mut cpu = runs.iter().map(|(_, c)| *c).collect::<Option<Vec<_>>>()?;
+        Some(median(&mut cpu))
+    };
+    let (bc, oc) = (cpu(&b), cpu(&o));
+    let mut b: Vec<Duration> = b.into_iter().map(|(wall, _)| wall).collect();
+    let mut o: Vec<Duration> = o.into_iter().map(|(wall, _)| wall).collect();
     let (bm, om) = (median(&mut b), median(&mut o));
     let ratio = om.as_secs_f64() / bm.as_secs_f64();
     let per_req = |d: Duration| d.as_secs_f64() * 1e6 / REQUESTS as f64;
-    Ok(vec![
+    let mut rows = Vec::new();
+    if let (Some(bc), Some(oc)) = (bc, oc) {
+        rows.extend([
+            Row::info("overhead", "bare_reqwest_client_cpu", per_req(bc), "us"),
+            Row::info("overhead", "bulk_common_client_cpu", per_req(oc), "us"),
+            Row::info(
+                "overhead",
+                "client_cpu_extra_per_request",
+                per_req(oc) - per_req(bc),
+                "us",
+            ),
+        ]);
+    }
+    if let (Some(lo), Some(hi)) = (round_ratios.first(), round_ratios.last()) {
+        rows.extend([
+            Row::info("overhead", "ratio_lowest_round", *lo, "x"),
+            Row::info("overhead", "ratio_highest_round", *hi, "x"),
+        ]);
+    }
+    rows.extend([
         Row::info(
             "overhead",
             "bare_reqwest_median_run",
@@ -88,10 +127,24 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
             "<= 1.10",
             ratio <= 1.10,
         ),
-    ])
+    ]);
+    Ok(rows)
 }
 
 fn median(v: &mut [Duration]) -> Duration {
     v.sort_unstable();
     v[v.len() / 2]
+}
+
+/// CPU time the calling thread has used, from the scheduler's accounting (Linux; `None`
+/// elsewhere).
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// CPU time the calling thread has used since `start`.
+fn cpu_since(start: Option<Duration>) -> Option<Duration> {
+    Some(thread_cpu()?.saturating_sub(start?))
 }
