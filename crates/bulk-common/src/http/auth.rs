@@ -76,7 +76,7 @@ impl Auth {
     }
 
     /// Tokens from a [`TokenSource`], sent as `Authorization: <scheme> <token>` (for example
-    /// `Bearer` or `Zoho-oauthtoken`). After a 401 the token is invalidated and the request is
+    /// `Bearer`, or a vendor's own scheme). After a 401 the token is invalidated and the request is
     /// replayed once with a fresh one.
     pub fn token_source(source: Arc<dyn TokenSource>, scheme: impl Into<String>) -> Self {
         Auth {

@@ -55,7 +55,7 @@ impl VendorError {
 
     /// Whether a 401 reply means the access token is stale, so that a fresh token may cure it
     /// (by default every 401 does). `false` makes the 401 a final [`ErrorKind::Auth`] error,
-    /// with no refresh and no replay: for vendors whose token refreshes are scarce (Zoho mints
+    /// with no refresh and no replay: for vendors whose token refreshes are scarce (some mint
     /// 10 per 10 minutes) and whose other 401 codes a new token cannot cure.
     pub fn stale_token(mut self, stale: bool) -> Self {
         self.stale_token = Some(stale);

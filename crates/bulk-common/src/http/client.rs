@@ -218,7 +218,7 @@ impl fmt::Debug for HttpClientBuilder {
 
 impl HttpClient {
     /// Starts a builder. `product` names the calling crate and version for the `User-Agent`
-    /// (for example `concat!("zoho-bulk/", env!("CARGO_PKG_VERSION"))`).
+    /// (for example `concat!("acme-bulk/", env!("CARGO_PKG_VERSION"))`).
     pub fn builder(product: impl Into<String>) -> HttpClientBuilder {
         HttpClientBuilder {
             product: product.into(),
