@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bulk_common::CancellationToken;
-use bulk_common::poll::{PollPolicy, Wait};
+use bulk_common::poll::{JobWait, WaitOptions};
 use futures::TryStreamExt;
 use serde_json::Value;
 
 use crate::bulk::Outcome;
 use crate::bulk::reconcile::value_text;
-use crate::job::{BackgroundJob, EntryStatus, JobEntry};
+use crate::job::{EntryStatus, JobEntry, JobHandle};
 use crate::model::ProcessUpdate;
 use crate::{Client, Result};
 
@@ -19,15 +19,15 @@ use crate::{Client, Result};
 /// to its end.
 pub(super) async fn track(
     client: &Client,
-    job: &BackgroundJob,
+    job: &JobHandle,
     items: &[(u64, ProcessUpdate)],
-    policy: PollPolicy,
+    wait: WaitOptions,
     stall: Option<Duration>,
     cancel: CancellationToken,
 ) -> Result<Vec<Option<Outcome>>> {
     let watch = client.watch(job).stall_timeout(stall);
-    let status = Wait::new(&watch)
-        .policy(policy)
+    let status = JobWait::new(watch, Client::default_poll_policy())
+        .options(wait)
         .cancel_on(cancel)
         .run()
         .await?;
@@ -36,11 +36,11 @@ pub(super) async fn track(
         // Every entry succeeded: no need to page through them.
         return Ok(vec![Some(Outcome::Success); items.len()]);
     }
-    let entries: Vec<JobEntry> = match client.job_entries(&job.id).try_collect().await {
+    let entries: Vec<JobEntry> = match client.job_entries(job.id()).try_collect().await {
         Ok(entries) => entries,
         Err(e) => {
             // The job has ended; its items will be read back instead.
-            tracing::warn!(job = %job.id, error = %e, "could not read the job's entries");
+            tracing::warn!(job = %job.id(), error = %e, "could not read the job's entries");
             return Ok(vec![None; items.len()]);
         }
     };
@@ -51,7 +51,7 @@ pub(super) async fn track(
         || tally(EntryStatus::Error) != status.counts.error
         || tally(EntryStatus::Invalid) != status.counts.invalid
     {
-        tracing::warn!(job = %job.id, counts = %status.counts, "the job's entries disagree with its counts; reading the items back instead");
+        tracing::warn!(job = %job.id(), counts = %status.counts, "the job's entries disagree with its counts; reading the items back instead");
         return Ok(vec![None; items.len()]);
     }
     Ok(map_entries(items, &entries))

@@ -69,7 +69,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulk_common::poll::PollPolicy;
+use bulk_common::poll::{PollPolicy, WaitOptions};
 use bulk_common::{CancellationToken, Method, encode_segment};
 use futures::Stream;
 use serde::Serialize;
@@ -80,7 +80,7 @@ pub(crate) use crate::bulk::entries::map_entries;
 pub use crate::bulk::report::{BulkProgress, BulkReport, ItemResult, Outcome};
 use crate::bulk::runner::Runner;
 use crate::envelope::Envelope;
-use crate::job::BackgroundJob;
+use crate::job::JobHandle;
 use crate::model::ProcessUpdate;
 use crate::{Client, Error, Result};
 
@@ -166,7 +166,7 @@ pub struct BulkUpdate {
     chunk_size: usize,
     concurrency: usize,
     max_pending: Option<usize>,
-    poll: PollPolicy,
+    wait: WaitOptions,
     ambiguous: AmbiguousPolicy,
     reconcile: Option<Reconcile>,
     stall_timeout: Option<Duration>,
@@ -183,22 +183,12 @@ impl fmt::Debug for BulkUpdate {
             .field("chunk_size", &self.chunk_size)
             .field("concurrency", &self.concurrency)
             .field("max_pending_chunks", &self.pending_limit())
-            .field("poll", &self.poll)
+            .field("wait", &self.wait)
             .field("ambiguous", &self.ambiguous)
             .field("reconcile", &self.reconcile)
             .field("stall_timeout", &self.stall_timeout)
             .finish_non_exhaustive()
     }
-}
-
-/// The default poll policy for bulk jobs: first look after 500 ms, growing ×1.5 up to 10 s,
-/// a one-hour deadline per job.
-pub fn default_poll_policy() -> PollPolicy {
-    PollPolicy::default()
-        .first_delay(Duration::from_millis(500))
-        .max_delay(Duration::from_secs(10))
-        .min_delay(Duration::from_millis(100))
-        .deadline(Some(Duration::from_secs(3600)))
 }
 
 impl BulkUpdate {
@@ -209,7 +199,7 @@ impl BulkUpdate {
             chunk_size: DEFAULT_CHUNK_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
             max_pending: None,
-            poll: default_poll_policy(),
+            wait: WaitOptions::new(),
             ambiguous: AmbiguousPolicy::default(),
             reconcile: Some(Reconcile::default()),
             stall_timeout: Some(crate::job::DEFAULT_STALL_TIMEOUT),
@@ -239,10 +229,24 @@ impl BulkUpdate {
         self
     }
 
-    /// How each chunk's job is polled (see [`default_poll_policy`]); its deadline applies per
-    /// job, and items of a job still running at the deadline are reported as unknown.
+    /// How each chunk's job is polled (default [`Client::default_poll_policy`]); its deadline
+    /// applies per job, and items of a job still running at the deadline are reported as
+    /// unknown.
     pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
-        self.poll = policy;
+        self.wait = self.wait.policy(policy);
+        self
+    }
+
+    /// How each chunk's job is waited for, as any vendor's wait takes it: the policy (as
+    /// [`poll_policy`](Self::poll_policy)), a progress observer called after each look at any
+    /// chunk's job, whether the first look comes at once, and a cancellation token (as
+    /// [`cancel_on`](Self::cancel_on): it also stops reading input). What `options` leaves unset
+    /// keeps what was set before.
+    pub fn wait_options(mut self, options: WaitOptions) -> Self {
+        if let Some(token) = options.cancel_token() {
+            self.cancel = Some(token.clone());
+        }
+        self.wait = options.or(&self.wait);
         self
     }
 
@@ -305,7 +309,7 @@ impl BulkUpdate {
             .max(self.concurrency)
     }
 
-    /// Checks every item first and fails with one [`ErrorKind::InvalidInput`] error listing each
+    /// Checks every item first and fails with one [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error listing each
     /// bad item by index, before anything is sent; then runs like [`run`](Self::run). For inputs
     /// held in memory.
     pub async fn run_checked(self, updates: Vec<ProcessUpdate>) -> Result<BulkReport> {
@@ -371,7 +375,7 @@ impl Client {
         &self,
         procedure: &str,
         updates: &[ProcessUpdate],
-    ) -> Result<BackgroundJob> {
+    ) -> Result<JobHandle> {
         if updates.is_empty() {
             return Err(Error::invalid_input("no updates to send"));
         }
@@ -387,7 +391,7 @@ impl Client {
         &self,
         procedure: &str,
         items: &[(u64, ProcessUpdate)],
-    ) -> Result<BackgroundJob> {
+    ) -> Result<JobHandle> {
         self.submit_body(procedure, &ChunkBody(items), items.len())
             .await
     }
@@ -397,7 +401,7 @@ impl Client {
         procedure: &str,
         body: &B,
         n: usize,
-    ) -> Result<BackgroundJob> {
+    ) -> Result<JobHandle> {
         let path = format!("/v1/ext/procedure/{}/process", encode_segment(procedure));
         let resp = self
             .http
@@ -406,6 +410,6 @@ impl Client {
             .send()
             .await?;
         let env = Envelope::<JobAck>::from_response(&resp, "the bulk-update acknowledgement")?;
-        Ok(BackgroundJob::new(env.data.id, n as u64))
+        Ok(JobHandle::new(env.data.id, n as u64))
     }
 }

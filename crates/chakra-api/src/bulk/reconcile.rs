@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::bulk::Outcome;
 use crate::bulk::entries::{identity_key, track};
 use crate::bulk::runner::{Chunk, Runner, Unresolved};
-use crate::job::{BackgroundJob, JobId};
+use crate::job::{JobHandle, JobId};
 use crate::model::{Identifier, Process, Query, Update};
 use crate::process::MAX_LIST_LIMIT;
 use crate::{Client, Result};
@@ -133,14 +133,14 @@ impl Runner {
         // A job's items were unresolved together and in request order: regroup them.
         let mut jobs: Vec<(JobId, Vec<Unresolved>)> = Vec::new();
         for u in again {
-            let id = u.job.clone().unwrap_or_else(|| JobId(String::new()));
+            let id = u.job.clone().unwrap_or_else(|| JobId::new(""));
             match jobs.last_mut() {
                 Some((last, items)) if *last == id => items.push(u),
                 _ => jobs.push((id, vec![u])),
             }
         }
         for (id, items) in jobs {
-            let job = BackgroundJob::new(id.0.clone(), items.len() as u64);
+            let job = JobHandle::new(id.clone(), items.len() as u64);
             let mut chunk = Chunk {
                 items: Vec::with_capacity(items.len()),
                 resends: 0,
@@ -153,7 +153,7 @@ impl Runner {
                 &self.cfg.client,
                 &job,
                 &chunk.items,
-                self.cfg.poll.clone(),
+                self.cfg.wait.clone(),
                 self.cfg.stall_timeout,
                 cancel.clone(),
             )
@@ -276,7 +276,7 @@ async fn read_back(
         }
     }
     let fetched: Vec<(usize, Result<Process>)> = futures::stream::iter(by_id)
-        .map(|(i, id)| async move { (i, client.get_process(procedure, &id.0).await) })
+        .map(|(i, id)| async move { (i, client.get_process(procedure, id.as_str()).await) })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;

@@ -86,7 +86,7 @@ pub struct BulkProgress {
 
 /// The result of a bulk update: every input item's outcome.
 ///
-/// Successes are counted, not stored (unless [`BulkUpdate::keep_successes`] was set), so
+/// Successes are counted, not stored (unless [`BulkUpdate::keep_successes`](crate::BulkUpdate::keep_successes) was set), so
 /// [`outcome`](Self::outcome) answers "success" for any index below [`total`](Self::total) that
 /// is not among the [`failures`](Self::failures).
 #[derive(Debug, Clone, Default)]
@@ -166,7 +166,7 @@ impl BulkReport {
             .collect()
     }
 
-    /// Indexes and identifiers of applied items, when [`BulkUpdate::keep_successes`] was set.
+    /// Indexes and identifiers of applied items, when [`BulkUpdate::keep_successes`](crate::BulkUpdate::keep_successes) was set.
     pub fn successes(&self) -> Option<&[(u64, Option<Identifier>)]> {
         self.successes.as_deref()
     }

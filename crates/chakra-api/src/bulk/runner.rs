@@ -12,7 +12,7 @@ use crate::bulk::{
     AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, DEFAULT_CHUNK_SIZE, ItemResult, Outcome,
 };
 use crate::envelope::is_size_error;
-use crate::job::{BackgroundJob, JobId};
+use crate::job::{JobHandle, JobId};
 use crate::model::ProcessUpdate;
 use crate::{Error, ErrorKind, Result};
 
@@ -22,8 +22,8 @@ pub(super) struct Chunk {
 }
 
 enum Done {
-    Submitted(Chunk, Result<BackgroundJob>),
-    Tracked(Chunk, BackgroundJob, Result<Vec<Option<Outcome>>>),
+    Submitted(Chunk, Result<JobHandle>),
+    Tracked(Chunk, JobHandle, Result<Vec<Option<Outcome>>>),
 }
 
 /// An item whose outcome is not known yet, waiting to be read back.
@@ -178,7 +178,7 @@ impl Runner {
                             tracking += 1;
                             self.report.progress.sent += chunk.items.len() as u64;
                             self.report.progress.jobs += 1;
-                            self.report.jobs.push(job.id.clone());
+                            self.report.jobs.push(job.id().clone());
                             self.emit_progress();
                             self.spawn_track(&mut tasks, chunk, job, cancel.clone());
                         }
@@ -199,7 +199,7 @@ impl Runner {
     pub(super) fn tracked(
         &mut self,
         chunk: Chunk,
-        job: &BackgroundJob,
+        job: &JobHandle,
         result: Result<Vec<Option<Outcome>>>,
         may_retrack: bool,
     ) {
@@ -208,18 +208,18 @@ impl Runner {
                 let mut outcomes = outcomes.into_iter();
                 for (index, update) in chunk.items {
                     match outcomes.next().flatten() {
-                        Some(outcome) => self.record_item(index, update, Some(&job.id), outcome),
+                        Some(outcome) => self.record_item(index, update, Some(job.id()), outcome),
                         // The job has ended but did not say (in a way we can trust) how this
                         // item went: read it back, and send it again if it is not there.
                         None => self.unresolve(Unresolved {
                             index,
                             update,
-                            job: Some(job.id.clone()),
+                            job: Some(job.id().clone()),
                             resend: true,
                             fallback: Outcome::Unknown(format!(
                                 "job {} ended, but none of its entries could be matched to \
                                  this item",
-                                job.id
+                                job.id()
                             )),
                             fresh: true,
                             retrack: false,
@@ -244,14 +244,14 @@ impl Runner {
                     Outcome::Unknown(format!(
                         "job {} could not be followed to its end ({e}); it may still apply this \
                          item",
-                        job.id
+                        job.id()
                     ))
                 };
                 for (index, update) in chunk.items {
                     self.unresolve(Unresolved {
                         index,
                         update,
-                        job: Some(job.id.clone()),
+                        job: Some(job.id().clone()),
                         resend: false,
                         fallback: fallback.clone(),
                         fresh: true,
@@ -339,14 +339,14 @@ impl Runner {
         &self,
         tasks: &mut JoinSet<Done>,
         chunk: Chunk,
-        job: BackgroundJob,
+        job: JobHandle,
         cancel: CancellationToken,
     ) {
         let client = self.cfg.client.clone();
-        let policy = self.cfg.poll.clone();
+        let wait = self.cfg.wait.clone();
         let stall = self.cfg.stall_timeout;
         tasks.spawn(async move {
-            let result = track(&client, &job, &chunk.items, policy, stall, cancel).await;
+            let result = track(&client, &job, &chunk.items, wait, stall, cancel).await;
             Done::Tracked(chunk, job, result)
         });
     }
