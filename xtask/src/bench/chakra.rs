@@ -528,3 +528,28 @@ async fn bare_replay(base: &str, file: &Path) -> DynResult<(u64, Duration)> {
     }
     Ok((applied, started.elapsed()))
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measure_sees_a_child_s_peak_memory_cpu_time_and_output() -> DynResult {
+        // The shell holds a 32 MiB string and burns some CPU before it prints and exits.
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(
+            "x=$(head -c 33554432 /dev/zero | tr '\\0' a); i=0; \
+             while [ $i -lt 20000 ]; do i=$((i+1)); done; echo \"summary: ${#x}\"",
+        );
+        let (output, usage) = measure(cmd)?;
+        assert!(output.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "summary: 33554432\n"
+        );
+        let peak = usage.peak_rss_kib.ok_or("no peak")?;
+        assert!(peak >= 32 * 1024, "peak {peak} KiB");
+        assert!(usage.cpu_ms.is_some());
+        Ok(())
+    }
+}
