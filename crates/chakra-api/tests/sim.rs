@@ -690,3 +690,35 @@ async fn an_owned_watch_moves_into_a_task_and_a_cancelled_wait_stops() -> TestRe
     assert_eq!(err.kind(), ErrorKind::Cancelled);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_bulk_update_takes_the_shared_wait_options_for_its_jobs() -> TestResult {
+    let cfg = ChakraConfig {
+        item_time: Duration::from_millis(200),
+        ..ChakraConfig::default()
+    };
+    let (sim, _chakra) = start(cfg, vec![], 40).await;
+    let looks = Arc::new(Mutex::new(Vec::new()));
+    let seen = looks.clone();
+    let report = client(&sim)
+        .bulk_update("lead")
+        .chunk_size(10)
+        .wait_options(
+            chakra_api::WaitOptions::new()
+                .policy(fast_poll())
+                .on_progress(move |e| seen.lock().unwrap().push(e.job.clone())),
+        )
+        .run((0..40).map(qualify))
+        .await?;
+    assert!(report.is_complete_success(), "{:?}", report.failures());
+    assert_eq!(report.succeeded(), 40);
+    let looks = looks.lock().unwrap();
+    // Every chunk's job (2 s of work) was looked at while pending, and reported to the observer.
+    for job in report.jobs() {
+        assert!(
+            looks.iter().any(|j| j == job.as_str()),
+            "{job} in {looks:?}"
+        );
+    }
+    Ok(())
+}
