@@ -226,7 +226,7 @@ pub(crate) async fn update(ctx: &mut Ctx, args: ChakraUpdate) -> anyhow::Result<
     let bar = ctx.bar(total, "items");
     let mut bulk = client
         .bulk_update(args.procedure.as_str())
-        .poll_policy(ctx.poll(chakra_api::default_poll_policy()))
+        .poll_policy(ctx.poll(chakra_api::Client::default_poll_policy()))
         .reconcile(!args.no_reconcile)
         .on_progress({
             let bar = bar.clone();

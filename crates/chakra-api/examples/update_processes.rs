@@ -27,9 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chakra_api::{
-    BulkProgress, Client, PollPolicy, ProcessUpdate, TableLayout, default_poll_policy,
-};
+use chakra_api::{BulkProgress, Client, PollPolicy, ProcessUpdate, TableLayout};
 use futures::Stream;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
@@ -62,7 +60,7 @@ async fn run() -> DynResult {
     };
     let client = Client::from_env()?;
     let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-    let mut poll: PollPolicy = default_poll_policy();
+    let mut poll: PollPolicy = Client::default_poll_policy();
     if let Some(ms) = env_num("CHAKRA_FIRST_POLL_MS") {
         poll = poll
             .first_delay(Duration::from_millis(ms))
@@ -112,7 +110,7 @@ async fn run() -> DynResult {
             "identifier": f.identifier.as_ref().map(ToString::to_string),
             "outcome": f.outcome.label(),
             "message": f.outcome.message(),
-            "job": f.job.as_ref().map(|j| j.0.clone()),
+            "job": f.job.as_ref().map(ToString::to_string),
         })
     });
     write_jsonl(&out("outcomes.jsonl"), outcomes)?;
@@ -168,8 +166,6 @@ async fn run() -> DynResult {
         "found_applied": p.found_applied,
         "resent": p.resent,
         "elapsed_ms": elapsed.as_secs_f64() * 1e3,
-        "peak_rss_kib": peak_rss_kib(),
-        "cpu_ms": cpu_ms(),
     });
     println!("summary: {summary}");
     Ok(())
@@ -224,22 +220,4 @@ fn write_jsonl<T: serde::Serialize>(path: &Path, items: impl Iterator<Item = T>)
     }
     out.flush()?;
     Ok(())
-}
-
-/// The process's peak resident set (Linux `VmHWM`), in KiB.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// CPU time (user + system) this process used so far, in ms (Linux, 100 ticks per second).
-fn cpu_ms() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the command name: utime and stime are the 12th and 13th fields.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 10)
 }

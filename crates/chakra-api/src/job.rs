@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bulk_common::paginate::{Page, paginate};
-use bulk_common::poll::{Job, JobFailure, JobState, PollPolicy, Progress, Wait};
+use bulk_common::poll::{Job, JobFailure, JobState, JobWait, PollPolicy, Progress};
 use bulk_common::{Method, encode_segment};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -31,63 +31,93 @@ use crate::envelope::Envelope;
 use crate::model::Timestamp;
 use crate::{Client, Error, ErrorKind, Result};
 
-/// A background job id (a UUID).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobId(pub String);
+bulk_common::id_type!(
+    /// A background job id (a UUID).
+    JobId
+);
 
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A submitted bulk update: its job id and how many items it carried. Serializable, so a
-/// process can resume waiting on a job an earlier run started.
+/// A submitted bulk update: its job id and how many items it carried.
+///
+/// Serializable, so a process can save it and resume waiting on the job in a later run:
+///
+/// ```no_run
+/// # async fn run(client: chakra_api::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use chakra_api::JobHandle;
+/// let saved = std::fs::read_to_string("job.json")?;
+/// let handle: JobHandle = serde_json::from_str(&saved)?;
+/// let status = client.wait(&handle).poll_immediately(true).await?;
+/// println!("{}", status.counts);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct BackgroundJob {
-    /// The job id.
-    pub id: JobId,
-    /// Items in the request that created it.
-    pub submitted: u64,
+pub struct JobHandle {
+    id: JobId,
+    submitted: u64,
 }
 
-impl BackgroundJob {
+impl JobHandle {
     /// A handle on job `id` that carried `submitted` items.
-    pub fn new(id: impl Into<String>, submitted: u64) -> Self {
-        BackgroundJob {
-            id: JobId(id.into()),
+    pub fn new(id: impl Into<JobId>, submitted: u64) -> Self {
+        JobHandle {
+            id: id.into(),
             submitted,
         }
     }
+
+    /// The job id.
+    pub fn id(&self) -> &JobId {
+        &self.id
+    }
+
+    /// Items in the request that created the job.
+    pub fn submitted(&self) -> u64 {
+        self.submitted
+    }
 }
 
-/// How a job entry (one submitted item) ended, or that it has not yet.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum EntryStatus {
-    /// Rejected as invalid, never processed.
-    Invalid,
-    /// Waiting.
-    NotStarted,
-    /// Processed.
-    Success,
-    /// Processed, and failed.
-    Error,
-    /// A value this crate does not know.
-    Other(String),
-}
+bulk_common::open_enum!(
+    /// How a job entry (one submitted item) ended, or that it has not yet: an entry's
+    /// `completionStatus`, and the keys of `_meta.bjEntryCompletionStatusVsCount`.
+    EntryStatus {
+        /// Rejected as invalid, never processed.
+        Invalid = "INVALID",
+        /// Waiting.
+        NotStarted = "NOT_STARTED",
+        /// Processed.
+        Success = "SUCCESS",
+        /// Processed, and failed.
+        Error = "ERROR",
+    }
+);
 
-impl EntryStatus {
-    /// Parses a status case-insensitively.
-    pub fn parse(s: &str) -> EntryStatus {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "INVALID" => EntryStatus::Invalid,
-            "NOT_STARTED" => EntryStatus::NotStarted,
-            "SUCCESS" => EntryStatus::Success,
-            "ERROR" => EntryStatus::Error,
-            _ => EntryStatus::Other(s.to_owned()),
+bulk_common::open_enum!(
+    /// A job's `completionStatus`. Only `IN_PROGRESS` is documented; the other values are the
+    /// words a job system may use, grouped by what they mean for a wait.
+    CompletionStatus {
+        /// Running (`IN_PROGRESS`, the documented value).
+        InProgress = "IN_PROGRESS" | "RUNNING" | "STARTED" | "PROCESSING",
+        /// Accepted, not started yet.
+        NotStarted = "NOT_STARTED" | "PENDING" | "QUEUED" | "SCHEDULED",
+        /// Over.
+        Completed = "COMPLETED" | "COMPLETE" | "SUCCESS" | "DONE" | "FINISHED",
+        /// Failed as a whole.
+        Failed = "FAILED" | "FAILURE" | "ERROR",
+        /// Aborted.
+        Aborted = "ABORTED",
+        /// Cancelled.
+        Cancelled = "CANCELLED" | "CANCELED",
+    }
+);
+
+impl CompletionStatus {
+    fn phase(&self) -> JobPhase {
+        match self {
+            CompletionStatus::InProgress | CompletionStatus::NotStarted => JobPhase::Running,
+            CompletionStatus::Completed => JobPhase::Finished,
+            CompletionStatus::Failed | CompletionStatus::Aborted | CompletionStatus::Cancelled => {
+                JobPhase::Failed
+            }
+            CompletionStatus::Other(_) => JobPhase::Unknown,
         }
     }
 }
@@ -124,7 +154,7 @@ impl EntryCounts {
                 .unwrap_or(0);
             // Several spellings may name one status; the vendor's counts may be absurd: add
             // without overflowing.
-            let slot = match EntryStatus::parse(k) {
+            let slot = match EntryStatus::from(k.as_str()) {
                 EntryStatus::Invalid => &mut counts.invalid,
                 EntryStatus::NotStarted => &mut counts.not_started,
                 EntryStatus::Success => &mut counts.success,
@@ -160,7 +190,7 @@ pub struct JobStatus {
     /// The job id.
     pub id: JobId,
     /// `completionStatus`, when sent (only `IN_PROGRESS` is documented).
-    pub completion_status: Option<String>,
+    pub completion_status: Option<CompletionStatus>,
     /// `statusMessage`, when sent.
     pub status_message: Option<String>,
     /// `completedAt` (absent or zero while running).
@@ -193,18 +223,9 @@ impl JobStatus {
     }
 
     fn phase(&self) -> JobPhase {
-        let Some(s) = self.completion_status.as_deref() else {
-            return JobPhase::Unknown;
-        };
-        match s.trim().to_ascii_uppercase().as_str() {
-            "IN_PROGRESS" | "NOT_STARTED" | "PENDING" | "QUEUED" | "RUNNING" | "STARTED"
-            | "SCHEDULED" | "PROCESSING" => JobPhase::Running,
-            "COMPLETED" | "COMPLETE" | "SUCCESS" | "DONE" | "FINISHED" => JobPhase::Finished,
-            "FAILED" | "FAILURE" | "ERROR" | "ABORTED" | "CANCELLED" | "CANCELED" => {
-                JobPhase::Failed
-            }
-            _ => JobPhase::Unknown,
-        }
+        self.completion_status
+            .as_ref()
+            .map_or(JobPhase::Unknown, CompletionStatus::phase)
     }
 }
 
@@ -245,7 +266,7 @@ impl fmt::Display for EntryCounts {
 struct JobData {
     id: Option<String>,
     #[serde(default)]
-    completion_status: Option<String>,
+    completion_status: Option<CompletionStatus>,
     #[serde(default)]
     status_message: Option<String>,
     #[serde(default)]
@@ -275,7 +296,7 @@ impl JobEntry {
         // `completionStatus` is the documented name (the job's counts are "grouped by their
         // completion status"); it wins over any other status-like field an entry may carry.
         let status = get(&["completionStatus", "status", "entryStatus"])
-            .and_then(|v| v.as_str().map(EntryStatus::parse))
+            .and_then(|v| v.as_str().map(EntryStatus::from))
             .unwrap_or_else(|| EntryStatus::Other("missing".into()));
         let message = get(&[
             "statusMessage",
@@ -303,7 +324,7 @@ impl JobEntry {
 }
 
 fn job_path(id: &JobId) -> String {
-    format!("/v1/ext/background-job/{}", encode_segment(&id.0))
+    format!("/v1/ext/background-job/{}", encode_segment(id.as_str()))
 }
 
 fn next_page_path(meta: Option<&Value>) -> Option<String> {
@@ -336,7 +357,7 @@ impl Client {
             .send_decoded(|r| Envelope::<JobData>::from_response(r, "a background job"))
             .await?;
         Ok(JobStatus {
-            id: env.data.id.map(JobId).unwrap_or_else(|| id.clone()),
+            id: env.data.id.map(JobId::new).unwrap_or_else(|| id.clone()),
             completion_status: env.data.completion_status,
             status_message: env.data.status_message,
             completed_at: env.data.completed_at,
@@ -344,18 +365,46 @@ impl Client {
         })
     }
 
-    /// Waits for a job to finish under `policy` (its deadline included) with the shared poll
-    /// driver, and returns its final look.
-    pub async fn wait(&self, job: &BackgroundJob, policy: PollPolicy) -> Result<JobStatus> {
-        Wait::new(&self.watch(job)).policy(policy).run().await
+    /// The poll defaults for this vendor's background jobs: first look after 500 ms, growing
+    /// ×1.5 up to 10 s, never closer than 100 ms, a one-hour deadline per job. The one place
+    /// these defaults live; [`wait`](Self::wait) and [`BulkUpdate`](crate::BulkUpdate) use them
+    /// unless told otherwise.
+    pub fn default_poll_policy() -> PollPolicy {
+        PollPolicy::default()
+            .first_delay(Duration::from_millis(500))
+            .max_delay(Duration::from_secs(10))
+            .min_delay(Duration::from_millis(100))
+            .deadline(Some(Duration::from_secs(3600)))
     }
 
-    /// A [`Job`] for the shared poll driver ([`bulk_common::poll::Wait`]), for callers who want
-    /// events or cancellation.
-    pub fn watch<'a>(&'a self, job: &'a BackgroundJob) -> JobWatch<'a> {
+    /// Waits for a job to finish, with the shared poll driver, and returns its final look.
+    ///
+    /// Await it directly (with [`default_poll_policy`](Self::default_poll_policy) and the
+    /// [default stall timeout](DEFAULT_STALL_TIMEOUT)), or set options first:
+    ///
+    /// ```no_run
+    /// # async fn run(client: chakra_api::Client, handle: chakra_api::JobHandle) -> chakra_api::Result<()> {
+    /// use chakra_api::{CancellationToken, PollPolicy};
+    /// let stop = CancellationToken::new();
+    /// let status = client
+    ///     .wait(&handle)
+    ///     .on_progress(|e| eprintln!("{:?} of {:?} left", e.progress.remaining, e.progress.total))
+    ///     .cancel_on(stop.clone())
+    ///     .await?;
+    /// println!("{}", status.counts);
+    /// # Ok(()) }
+    /// ```
+    pub fn wait(&self, job: &JobHandle) -> JobWait<JobWatch> {
+        JobWait::new(self.watch(job), Client::default_poll_policy())
+    }
+
+    /// The job as a [`Job`] of the shared poll driver: owned (it holds a clone of the client),
+    /// so it can be moved into a task or handed to [`JobWait`] with a
+    /// [stall timeout](JobWatch::stall_timeout) of its own.
+    pub fn watch(&self, job: &JobHandle) -> JobWatch {
         JobWatch {
-            client: self,
-            job,
+            client: self.clone(),
+            job: job.clone(),
             stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
             last_change: Mutex::new(None),
         }
@@ -384,17 +433,34 @@ impl Client {
 /// How long a job's entry counts may stay the same before the wait ends (10 minutes).
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// A background job as the shared poll driver sees it.
+/// A background job as the shared poll driver sees it (made by [`Client::watch`]). Owned and
+/// `Clone`; a clone starts its stall clock afresh.
 #[derive(Debug)]
-pub struct JobWatch<'a> {
-    client: &'a Client,
-    job: &'a BackgroundJob,
+pub struct JobWatch {
+    client: Client,
+    job: JobHandle,
     stall_timeout: Option<Duration>,
     /// The counts last seen and when they last changed.
     last_change: Mutex<Option<(EntryCounts, Instant)>>,
 }
 
-impl JobWatch<'_> {
+impl Clone for JobWatch {
+    fn clone(&self) -> Self {
+        JobWatch {
+            client: self.client.clone(),
+            job: self.job.clone(),
+            stall_timeout: self.stall_timeout,
+            last_change: Mutex::new(None),
+        }
+    }
+}
+
+impl JobWatch {
+    /// The job being watched.
+    pub fn handle(&self) -> &JobHandle {
+        &self.job
+    }
+
     /// How long the entry counts may stay unchanged before the wait ends with
     /// [`ErrorKind::DeadlineExceeded`] carrying the counts (default
     /// [`DEFAULT_STALL_TIMEOUT`]; `None`: wait to the poll deadline).
@@ -422,7 +488,7 @@ impl JobWatch<'_> {
                         ),
                     )
                     .with_details(json!({
-                        "job": self.job.id.0, "submitted": self.job.submitted,
+                        "job": self.job.id.as_str(), "submitted": self.job.submitted,
                         "counts": counts.to_json(), "stalled_for_secs": limit.as_secs(),
                     })));
                 }
@@ -433,7 +499,7 @@ impl JobWatch<'_> {
     }
 }
 
-impl Job for JobWatch<'_> {
+impl Job for JobWatch {
     type Output = JobStatus;
 
     async fn poll(&self) -> Result<JobState<JobStatus>> {
@@ -442,12 +508,15 @@ impl Job for JobWatch<'_> {
             let mut failure = JobFailure::new(status.status_message.clone().unwrap_or_else(|| {
                 format!(
                     "the job ended with completionStatus {:?}",
-                    status.completion_status
+                    status
+                        .completion_status
+                        .as_ref()
+                        .map(CompletionStatus::as_str)
                 )
             }))
             .details(json!({ "counts": status.counts.to_json() }));
             if let Some(code) = &status.completion_status {
-                failure = failure.code(code.clone());
+                failure = failure.code(code.as_str());
             }
             return Ok(JobState::Failed(failure));
         }
@@ -474,12 +543,12 @@ impl Job for JobWatch<'_> {
             .total(self.job.submitted)
             .remaining(remaining);
         if let Some(s) = &status.completion_status {
-            progress = progress.status(s.clone());
+            progress = progress.status(s.as_str());
         }
         Ok(JobState::Pending(progress))
     }
 
     fn describe(&self) -> String {
-        self.job.id.0.clone()
+        self.job.id.to_string()
     }
 }

@@ -1,15 +1,84 @@
 //! A client for the ChakraHQ external API: bulk process updates of any size, with an outcome for
 //! every item, so that only the failed ones need fixing and resending.
 //!
+//! One bulk-update request becomes one background job; [`BulkUpdate`] does the whole run
+//! (chunking, bounded concurrency, tracking, a per-item report, read-back of unknown outcomes),
+//! and each step stays available on its own, as below.
+//!
+//! # Build from the environment
 //! ```no_run
-//! use chakra_api::{Client, ProcessStatus, ProcessUpdate};
-//! # async fn run() -> chakra_api::Result<()> {
+//! # fn run() -> chakra_api::Result<()> {
+//! use chakra_api::Client;
 //! let client = Client::from_env()?; // CHAKRA_TOKEN, optional CHAKRA_BASE_URL
+//! # Ok(()) }
+//! ```
+//!
+//! # Submit
+//! One request of updates (checked with [`validate`] first) becomes a background job; its
+//! [`JobHandle`] is the job id and the number of items sent.
+//! ```no_run
+//! # async fn run(client: chakra_api::Client) -> chakra_api::Result<()> {
+//! use chakra_api::{ProcessStatus, ProcessUpdate, validate};
 //! let updates = vec![
 //!     ProcessUpdate::by_key("lead_id", "L-1").state("QUALIFIED").data("score", 80),
 //!     ProcessUpdate::by_key("lead_id", "L-2").status(ProcessStatus::Cancelled),
 //! ];
-//! let report = client.bulk_update("lead").run_checked(updates).await?;
+//! validate(&updates)?;
+//! let job = client.submit_updates("lead", &updates).await?;
+//! println!("job {} carries {} items", job.id(), job.submitted());
+//! # Ok(()) }
+//! ```
+//!
+//! # Wait with progress
+//! [`Client::wait`] is awaitable, and takes a policy, a cancellation token and a progress
+//! observer first if wanted ([`Client::default_poll_policy`] otherwise).
+//! ```no_run
+//! # async fn run(client: chakra_api::Client, job: chakra_api::JobHandle) -> chakra_api::Result<()> {
+//! let status = client
+//!     .wait(&job)
+//!     .on_progress(|e| eprintln!("{:?} of {:?} items left", e.progress.remaining, e.progress.total))
+//!     .await?;
+//! println!("{}", status.counts); // "2 success, 0 error, 0 invalid, 0 not started"
+//! # Ok(()) }
+//! ```
+//!
+//! # Read the result
+//! The job's entries say how each item ended ([`Client::job_entries`], a lazy stream).
+//! [`BulkUpdate`] attributes them to its input items for you, in a [`BulkReport`].
+//! ```no_run
+//! # async fn run(client: chakra_api::Client, job: chakra_api::JobHandle) -> chakra_api::Result<()> {
+//! use chakra_api::EntryStatus;
+//! use futures::TryStreamExt;
+//! let entries: Vec<_> = client.job_entries(job.id()).try_collect().await?;
+//! for entry in entries.iter().filter(|e| e.status != EntryStatus::Success) {
+//!     println!("{:?}: {}", entry.status, entry.message.as_deref().unwrap_or("no message"));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Resume from a saved handle
+//! A [`JobHandle`] is `Serialize` + `Deserialize`: save it, and wait for the job in another
+//! process (looking at once, since it may have finished long ago).
+//! ```no_run
+//! # async fn run(client: chakra_api::Client, job: chakra_api::JobHandle) -> Result<(), Box<dyn std::error::Error>> {
+//! use chakra_api::JobHandle;
+//! std::fs::write("job.json", serde_json::to_string(&job)?)?;
+//! // ... later, in another process:
+//! let saved: JobHandle = serde_json::from_str(&std::fs::read_to_string("job.json")?)?;
+//! let status = client.wait(&saved).poll_immediately(true).await?;
+//! println!("{}", status.counts);
+//! # Ok(()) }
+//! ```
+//!
+//! # The whole run in one call
+//! ```no_run
+//! use chakra_api::{Client, ProcessStatus, ProcessUpdate};
+//! # async fn run() -> chakra_api::Result<()> {
+//! let client = Client::from_env()?;
+//! let updates = (1..=10_000).map(|i| {
+//!     ProcessUpdate::by_key("lead_id", format!("L-{i}")).state("QUALIFIED").data("score", 80)
+//! });
+//! let report = client.bulk_update("lead").run(updates).await?; // chunked, 4 at a time
 //! println!("{} applied, {} failed", report.succeeded(), report.failures().len());
 //! for item in report.failures() {
 //!     let id = item.identifier.as_ref().map(ToString::to_string).unwrap_or_default();
@@ -29,8 +98,8 @@
 //!   and unknown outcomes resolved by reading the processes back (see the [`bulk`] module).
 //! - [`TableLayout`]: updates read from table rows (a CSV file's header and records).
 //! - Reads: [`Client::get_process`], [`Client::list_processes`] (a stream).
-//! - Steps on their own: [`Client::submit_updates`], [`Client::wait`],
-//!   [`Client::job_entries`].
+//! - Jobs: [`Client::submit_updates`], [`Client::wait`], [`Client::watch`] (an owned
+//!   [`bulk_common::poll::Job`]), [`Client::job_status`], [`Client::job_entries`].
 //!
 //! # Every call, with its source
 //!
@@ -47,6 +116,15 @@
 //! | Job entries (`job_entries`) | `GET /v1/ext/background-job/{id}/entries`, then the next-page path in `_meta` | — | per entry: `completionStatus` (before any other status field), `statusMessage`, `index`, `payload`; `_meta`: next-page path | apidocs api-11531427 ("array of background job entries", `_meta` "total entries and the path for the next page") | Entry fields are not documented. `completionStatus` is the name the counts are "grouped by"; `index` (position in the request) and `payload` (the echoed item) are guesses. Entries are attributed only by `index` (checked against the echoed identifier) or by an echoed identifier unique in the chunk, never by their order; when their statuses disagree with the job's counts none is used; an item no entry can be trusted for is read back. |
 //! | Fetch a process (`get_process`, read-back by id) | `GET /v1/ext/procedure/{procedure}/process/{id}` | — | `_data`: `id`, `data`, `state`, `status`, `assignedTo`, `nextActionAt`, `isDeleted` | apidocs "Fetch Process By Id"; field names as in the update (seed 002) | Process field names are assumed equal to the update's. A read-back only says "applied" when every requested value is there; a missing field means "not there", which leads to a resend (the server's own answer) or to "unknown", never to a wrong "applied". |
 //! | List processes (`list_processes`, read-back by primary key) | `POST /v1/ext/procedure/{procedure}/process/list` | `{"where": {<key>: value \| [values] \| {op: value}, "and"/"or": [...]}, "skip", "limit" ≤ 100}` | `_data` (processes), `_meta.hasMore` | apidocs "List Processes" | `{key: [values]}` is read as "any of". A soft-deleted process may not be listed: a not-found process is sent again rather than reported failed, and one whose update deletes or restores it stays unknown; several processes with one key value stay unknown. |
+//!
+//! # Workflows, each with a runnable example
+//! Both run against ChakraHQ with `CHAKRA_TOKEN`, or against the simulator: `cargo xtask sim`
+//! prints the `CHAKRA_BASE_URL` and `CHAKRA_TOKEN` to export.
+//!
+//! | Workflow | Example |
+//! |---|---|
+//! | Update the processes of a procedure from a JSONL or CSV file of any size, writing the items to fix and resend | `examples/update_processes.rs`: `cargo run -p chakra-api --example update_processes -- lead updates.jsonl` |
+//! | Submit one request, save its job handle, wait with progress, read the entries; resume the wait from the saved handle | `examples/track_job.rs`: `cargo run -p chakra-api --example track_job -- lead updates.jsonl`, then `-- --resume updates.jsonl.job.json` |
 
 pub mod bulk;
 mod client;
@@ -60,11 +138,10 @@ mod table;
 
 pub use bulk::{
     AmbiguousPolicy, BulkProgress, BulkReport, BulkUpdate, ItemResult, Outcome, Reconcile,
-    default_poll_policy,
 };
 /// The shared runtime this crate is built on, for the rarer types not re-exported below.
 pub use bulk_common;
-pub use bulk_common::poll::{PollEvent, PollPolicy};
+pub use bulk_common::poll::{JobWait, PollEvent, PollPolicy, Progress, WaitOptions};
 pub use bulk_common::{
     CancellationToken, Error, ErrorKind, ExposeSecret, HttpOptions, HttpStats, Jitter, Result,
     RetryEvent, RetryPolicy, SecretString,
@@ -72,8 +149,8 @@ pub use bulk_common::{
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use envelope::Envelope;
 pub use job::{
-    BackgroundJob, DEFAULT_STALL_TIMEOUT, EntryCounts, EntryStatus, JobEntry, JobId, JobStatus,
-    JobWatch,
+    CompletionStatus, DEFAULT_STALL_TIMEOUT, EntryCounts, EntryStatus, JobEntry, JobHandle, JobId,
+    JobStatus, JobWatch,
 };
 pub use model::{
     Identifier, Process, ProcessId, ProcessStatus, ProcessUpdate, Query, Timestamp, Update,

@@ -9,29 +9,11 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// A process id (a UUID in the API's replies; kept as text because the docs also show ids such
-/// as `LEAD-001`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ProcessId(pub String);
-
-impl fmt::Display for ProcessId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<&str> for ProcessId {
-    fn from(s: &str) -> Self {
-        ProcessId(s.to_owned())
-    }
-}
-
-impl From<String> for ProcessId {
-    fn from(s: String) -> Self {
-        ProcessId(s)
-    }
-}
+bulk_common::id_type!(
+    /// A process id (a UUID in the API's replies; kept as text because the docs also show ids
+    /// such as `LEAD-001`).
+    ProcessId
+);
 
 /// How an update names its process: by process id, or by the procedure's primary-key attribute
 /// and its value. Exactly one per update.
@@ -62,14 +44,14 @@ impl Identifier {
     /// The identifier's value as JSON.
     pub fn value(&self) -> Value {
         match self {
-            Identifier::Id(id) => Value::String(id.0.clone()),
+            Identifier::Id(id) => Value::String(id.to_string()),
             Identifier::PrimaryKey { value, .. } => value.clone(),
         }
     }
 
     pub(crate) fn from_pair(key: &str, value: Value) -> Identifier {
         match (key, value) {
-            ("id", Value::String(s)) => Identifier::Id(ProcessId(s)),
+            ("id", Value::String(s)) => Identifier::Id(ProcessId::new(s)),
             (key, value) => Identifier::PrimaryKey {
                 key: key.to_owned(),
                 value,
@@ -90,61 +72,18 @@ impl fmt::Display for Identifier {
     }
 }
 
-/// A process status. Sent only as one of the three documented values; read back with a
-/// catch-all for anything newer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ProcessStatus {
-    /// `OPEN`.
-    Open,
-    /// `COMPLETED`.
-    Completed,
-    /// `CANCELLED`.
-    Cancelled,
-    /// Any other value (never accepted in an update: validation rejects it).
-    Other(String),
-}
-
-impl ProcessStatus {
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            ProcessStatus::Open => "OPEN",
-            ProcessStatus::Completed => "COMPLETED",
-            ProcessStatus::Cancelled => "CANCELLED",
-            ProcessStatus::Other(s) => s,
-        }
+bulk_common::open_enum!(
+    /// A process status. Sent only as one of the three documented values; read back with a
+    /// catch-all for anything newer (parsed ignoring case: `"open"` is [`ProcessStatus::Open`]).
+    ProcessStatus {
+        /// `OPEN`.
+        Open = "OPEN",
+        /// `COMPLETED`.
+        Completed = "COMPLETED",
+        /// `CANCELLED`.
+        Cancelled = "CANCELLED" | "CANCELED",
     }
-
-    /// Parses a status case-insensitively (`"open"` is [`ProcessStatus::Open`]).
-    pub fn parse(s: &str) -> ProcessStatus {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "OPEN" => ProcessStatus::Open,
-            "COMPLETED" => ProcessStatus::Completed,
-            "CANCELLED" | "CANCELED" => ProcessStatus::Cancelled,
-            _ => ProcessStatus::Other(s.to_owned()),
-        }
-    }
-}
-
-impl fmt::Display for ProcessStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for ProcessStatus {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ProcessStatus {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(ProcessStatus::parse(&s))
-    }
-}
+);
 
 /// A point in time, as epoch milliseconds on the wire (`nextActionAt`).
 ///

@@ -110,7 +110,7 @@ fn job_status_replies_never_panic() {
     let status = prop::sample::select(vec![200u16, 201, 400, 401, 404, 413, 429, 500, 503]);
     proptest!(config(256), |(status in status, body in body())| {
         canned.set(Reply::new(status, body.clone()).header("content-type", "application/json"));
-        match rt.block_on(client.job_status(&JobId("1".into()))) {
+        match rt.block_on(client.job_status(&JobId::new("1"))) {
             Ok(_) => {
                 prop_assert!((200..300).contains(&status));
                 let v: Value = serde_json::from_slice(&body).unwrap();
@@ -140,7 +140,7 @@ fn job_entries_replies_never_panic_or_loop() {
     let status = prop::sample::select(vec![200u16, 400, 500]);
     proptest!(config(128), |(status in status, body in body())| {
         canned.set(Reply::new(status, body.clone()).header("content-type", "application/json"));
-        let out: Vec<_> = rt.block_on(client.job_entries(&JobId("1".into())).take(1000).collect());
+        let out: Vec<_> = rt.block_on(client.job_entries(&JobId::new("1")).take(1000).collect());
         prop_assert!(out.len() < 1000);
         let errors = out.iter().filter(|r| r.is_err()).count();
         prop_assert!(errors <= 1);

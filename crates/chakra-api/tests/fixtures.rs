@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use chakra_api::{
-    BackgroundJob, Client, JobId, PollPolicy, ProcessStatus, ProcessUpdate, RetryPolicy,
-    SecretString, Timestamp, Update,
+    Client, JobHandle, JobId, PollPolicy, ProcessStatus, ProcessUpdate, RetryPolicy, SecretString,
+    Timestamp, Update,
 };
 use httpmock::prelude::*;
 use serde_json::{Value, json};
@@ -54,8 +54,11 @@ async fn the_seed_curl_request_is_the_clients_own_request() -> TestResult {
     let job = client(&server)
         .submit_updates("tele_sales", &curl_updates())
         .await?;
-    assert_eq!(job.id, JobId("19632427-908f-4bf3-a6f5-69b9a0bbfc63".into()));
-    assert_eq!(job.submitted, 2);
+    assert_eq!(
+        job.id(),
+        &JobId::new("19632427-908f-4bf3-a6f5-69b9a0bbfc63")
+    );
+    assert_eq!(job.submitted(), 2);
 
     // The bulk runner sends the same body.
     let polled = server
@@ -164,9 +167,9 @@ async fn the_documented_job_reply_decodes() -> TestResult {
                 .json_body(fixture("docs_fetch_background_job.reply.json"));
         })
         .await;
-    let job = BackgroundJob::new("19632427-908f-4bf3-a6f5-69b9a0bbfc63", 612);
-    let status = client(&server).job_status(&job.id).await?;
-    assert_eq!(status.id, job.id);
+    let job = JobHandle::new("19632427-908f-4bf3-a6f5-69b9a0bbfc63", 612);
+    let status = client(&server).job_status(job.id()).await?;
+    assert_eq!(&status.id, job.id());
     let c = &status.counts;
     assert_eq!(
         (c.invalid, c.not_started, c.success, c.error),
@@ -174,7 +177,7 @@ async fn the_documented_job_reply_decodes() -> TestResult {
     );
     assert_eq!(status.completion_status, None);
     assert!(
-        !status.is_complete(job.submitted),
+        !status.is_complete(job.submitted()),
         "120 entries not started"
     );
     Ok(())

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use chakra_api::{
-    BackgroundJob, Client, EntryStatus, ErrorKind, JobId, PollPolicy, ProcessStatus, ProcessUpdate,
+    Client, EntryStatus, ErrorKind, JobHandle, JobId, PollPolicy, ProcessStatus, ProcessUpdate,
     Query, RetryPolicy, SecretString, Timestamp,
 };
 use futures::TryStreamExt;
@@ -63,7 +63,7 @@ async fn the_bulk_patch_sends_the_nested_form_with_bearer_auth() -> TestResult {
     let job = client(&server)
         .submit_updates("tele sales", &updates)
         .await?;
-    assert_eq!(job, BackgroundJob::new("job-1", 2));
+    assert_eq!(job, JobHandle::new("job-1", 2));
     mock.assert_async().await;
     Ok(())
 }
@@ -163,11 +163,11 @@ async fn a_job_is_judged_by_its_entry_counts_and_entries_follow_the_next_page_pa
         })
         .await;
     let client = client(&server);
-    let job = BackgroundJob::new("j-1", 3);
+    let job = JobHandle::new("j-1", 3);
     let status = client
-        .wait(
-            &job,
-            // Real time here (httpmock): look at once, no wait.
+        .wait(&job)
+        // Real time here (httpmock): look at once, no wait.
+        .policy(
             PollPolicy::default()
                 .first_delay(Duration::ZERO)
                 .min_delay(Duration::ZERO),
@@ -175,10 +175,7 @@ async fn a_job_is_judged_by_its_entry_counts_and_entries_follow_the_next_page_pa
         .await?;
     assert!(status.is_complete(3));
     assert_eq!(status.counts.error, 1);
-    let entries: Vec<_> = client
-        .job_entries(&JobId("j-1".into()))
-        .try_collect()
-        .await?;
+    let entries: Vec<_> = client.job_entries(&JobId::new("j-1")).try_collect().await?;
     let statuses: Vec<_> = entries.iter().map(|e| e.status.clone()).collect();
     assert_eq!(
         statuses,
@@ -229,7 +226,7 @@ async fn listing_posts_where_skip_limit_and_pages_while_has_more() -> TestResult
         .list_processes("lead", query, 2)
         .try_collect()
         .await?;
-    let ids: Vec<&str> = all.iter().map(|p| p.id.0.as_str()).collect();
+    let ids: Vec<&str> = all.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c"]);
     assert_eq!(all[0].status, Some(ProcessStatus::Open));
     assert_eq!(all[0].next_action_at, Some(Timestamp::from_millis(5)));
@@ -290,5 +287,40 @@ fn configuration_is_checked_and_secrets_never_print() -> TestResult {
     );
     let bulk = client.bulk_update("lead");
     assert!(!format!("{bulk:?}").contains(TOKEN));
+    Ok(())
+}
+
+#[test]
+fn statuses_parse_through_the_shared_open_enums_and_keep_unknown_words() {
+    use chakra_api::CompletionStatus;
+    assert_eq!(EntryStatus::from("not-started"), EntryStatus::NotStarted);
+    assert_eq!(EntryStatus::from("success"), EntryStatus::Success);
+    assert_eq!(
+        EntryStatus::from("SKIPPED"),
+        EntryStatus::Other("SKIPPED".into())
+    );
+    assert_eq!(
+        CompletionStatus::from("In-progress"),
+        CompletionStatus::InProgress
+    );
+    assert_eq!(
+        CompletionStatus::from("canceled"),
+        CompletionStatus::Cancelled
+    );
+    assert!(!CompletionStatus::from("PAUSED").is_known());
+    assert_eq!(ProcessStatus::from("open"), ProcessStatus::Open);
+    assert_eq!(ProcessStatus::Cancelled.to_string(), "CANCELLED");
+}
+
+#[test]
+fn a_job_handle_round_trips_through_json_with_its_field_names()
+-> Result<(), Box<dyn std::error::Error>> {
+    let job = JobHandle::new("j-1", 3);
+    let text = serde_json::to_string(&job)?;
+    assert_eq!(text, r#"{"id":"j-1","submitted":3}"#);
+    assert_eq!(serde_json::from_str::<JobHandle>(&text)?, job);
+    // Ids written as numbers are read too.
+    let numeric: JobHandle = serde_json::from_str(r#"{"id":42,"submitted":1}"#)?;
+    assert_eq!(numeric.id().as_str(), "42");
     Ok(())
 }

@@ -126,7 +126,7 @@ async fn a_mixed_batch_gets_the_right_outcome_per_item_and_the_rest_is_applied()
     assert_eq!(l7.data["score"], 7);
     assert_eq!(l7.assigned_to.as_deref(), Some("asha"));
     assert_eq!(l7.next_action_at.unwrap().to_system_time(), due);
-    let one = client.get_process("lead", &l7.id.0).await?;
+    let one = client.get_process("lead", l7.id.as_str()).await?;
     assert_eq!(&one, l7);
     let l3 = chakra.process_by_key("lead", "L-3").unwrap();
     assert_eq!(l3["state"], "QUALIFIED", "the BOGUS state was not applied");
@@ -398,7 +398,7 @@ async fn a_job_still_running_at_the_deadline_leaves_its_items_unknown() -> TestR
     assert_eq!(report.unknown_count(), 5);
     let first = &report.failures()[0];
     let job = first.job.as_ref().unwrap();
-    assert!(first.outcome.message().unwrap().contains(&job.0));
+    assert!(first.outcome.message().unwrap().contains(job.as_str()));
 
     // With reconciliation, the items the job applied so far are found applied; the others
     // stay unknown and are not sent again while the job may still apply them.
@@ -442,7 +442,8 @@ async fn a_job_whose_counts_stall_ends_with_a_typed_error_carrying_the_counts() 
         .await?;
     let started = tokio::time::Instant::now();
     let err = client
-        .wait(&job, fast_poll().deadline(Some(Duration::from_secs(7200))))
+        .wait(&job)
+        .policy(fast_poll().deadline(Some(Duration::from_secs(7200))))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
@@ -631,5 +632,93 @@ async fn the_simulator_refuses_unknown_misplaced_and_mistyped_fields_with_400() 
         assert!(err.to_string().contains(field), "{body}: {err}");
     }
     assert_eq!(chakra.jobs_created(), 0);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_handle_resumes_the_wait_in_a_fresh_client_with_progress_events() -> TestResult {
+    let cfg = ChakraConfig {
+        item_time: Duration::from_millis(500),
+        ..ChakraConfig::default()
+    };
+    let (sim, chakra) = start(cfg, vec![], 6).await;
+    let job = client(&sim)
+        .submit_updates("lead", &(0..6).map(qualify).collect::<Vec<_>>())
+        .await?;
+    // Saved as JSON (private fields, stable names), read back in "another process".
+    let saved = serde_json::to_string(&job)?;
+    let resumed: chakra_api::JobHandle = serde_json::from_str(&saved)?;
+    assert_eq!(resumed, job);
+    assert_eq!(resumed.submitted(), 6);
+
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let status = client(&sim)
+        .wait(&resumed)
+        .policy(fast_poll())
+        .poll_immediately(true)
+        .on_progress(move |e| seen.lock().unwrap().push(e.progress.remaining))
+        .await?;
+    assert!(status.is_complete(6));
+    assert_eq!(status.counts.success, 6);
+    let events = events.lock().unwrap();
+    assert!(!events.is_empty(), "a pending job reports progress");
+    assert!(events.windows(2).all(|w| w[0] >= w[1]), "{events:?}");
+    assert_eq!(
+        chakra.process_by_key("lead", "L-5").unwrap()["state"],
+        json!("QUALIFIED")
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_owned_watch_moves_into_a_task_and_a_cancelled_wait_stops() -> TestResult {
+    let (sim, _chakra) = start(cfg_slow(), vec![], 3).await;
+    let client = client(&sim);
+    let job = client
+        .submit_updates("lead", &(0..3).map(qualify).collect::<Vec<_>>())
+        .await?;
+    let watch = client.watch(&job);
+    assert_eq!(watch.handle(), &job);
+    let stop = chakra_api::CancellationToken::new();
+    let wait = chakra_api::JobWait::new(watch.clone(), Client::default_poll_policy())
+        .cancel_on(stop.clone());
+    let task = tokio::spawn(std::future::IntoFuture::into_future(wait));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.cancel();
+    let err = task.await?.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bulk_update_takes_the_shared_wait_options_for_its_jobs() -> TestResult {
+    let cfg = ChakraConfig {
+        item_time: Duration::from_millis(200),
+        ..ChakraConfig::default()
+    };
+    let (sim, _chakra) = start(cfg, vec![], 40).await;
+    let looks = Arc::new(Mutex::new(Vec::new()));
+    let seen = looks.clone();
+    let report = client(&sim)
+        .bulk_update("lead")
+        .chunk_size(10)
+        .wait_options(
+            chakra_api::WaitOptions::new()
+                .policy(fast_poll())
+                .on_progress(move |e| seen.lock().unwrap().push(e.job.clone())),
+        )
+        .run((0..40).map(qualify))
+        .await?;
+    assert!(report.is_complete_success(), "{:?}", report.failures());
+    assert_eq!(report.succeeded(), 40);
+    let looks = looks.lock().unwrap();
+    // Every chunk's job (2 s of work) was looked at while pending, and reported to the observer.
+    for job in report.jobs() {
+        assert!(
+            looks.iter().any(|j| j == job.as_str()),
+            "{job} in {looks:?}"
+        );
+    }
     Ok(())
 }

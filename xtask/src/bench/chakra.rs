@@ -2,8 +2,9 @@
 //! 50 ms added to every request.
 //!
 //! - The bulk update runs in a child process, the `update_processes` example (release build), so its
-//!   peak resident set (`VmHWM`, read by the child from `/proc/self/status` just before it
-//!   exits and printed in its summary line) is the client's alone; the simulator runs here. It
+//!   peak resident set is the client's alone; the simulator runs here. This process measures the
+//!   child from outside: its `VmHWM` from `/proc/<pid>/status`, read every 5 ms while it runs,
+//!   and its CPU time from `/proc/<pid>/stat` once it has exited and before it is reaped. It
 //!   runs once over 10,000 and once over 100,000 lines: the ratio of the peaks shows whether
 //!   memory depends on input size (target <= 1.25).
 //! - Throughput of the 100,000-line run (the child's own timing of the bulk update, from the
@@ -233,7 +234,7 @@ struct ChildRun {
     cpu_ms: f64,
 }
 
-/// Runs the example over `file` and reads its summary line.
+/// Runs the example over `file`, measures it (see [`measure`]) and reads its summary line.
 async fn child(exe: &Path, base: &str, file: &Path) -> DynResult<ChildRun> {
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("lead")
@@ -243,7 +244,7 @@ async fn child(exe: &Path, base: &str, file: &Path) -> DynResult<ChildRun> {
         .env("CHAKRA_CHUNK_SIZE", CHUNK.to_string())
         .env("CHAKRA_CONCURRENCY", CONCURRENCY.to_string())
         .env("CHAKRA_FIRST_POLL_MS", FIRST_POLL_MS.to_string());
-    let output = tokio::task::spawn_blocking(move || cmd.output()).await??;
+    let (output, usage) = tokio::task::spawn_blocking(move || measure(cmd)).await??;
     if !output.status.success() {
         return Err(format!(
             "update_processes failed ({}): {}",
@@ -264,9 +265,113 @@ async fn child(exe: &Path, base: &str, file: &Path) -> DynResult<ChildRun> {
         items: num("items")? as u64,
         succeeded: num("succeeded")? as u64,
         elapsed: Duration::from_secs_f64(num("elapsed_ms")? / 1e3),
-        peak_rss_kib: num("peak_rss_kib")? as u64,
-        cpu_ms: summary["cpu_ms"].as_f64().unwrap_or(f64::NAN),
+        peak_rss_kib: usage
+            .peak_rss_kib
+            .ok_or("could not read the child's VmHWM")?,
+        cpu_ms: usage.cpu_ms.map_or(f64::NAN, |ms| ms as f64),
     })
+}
+
+/// What [`measure`] saw of a child process.
+struct Usage {
+    peak_rss_kib: Option<u64>,
+    cpu_ms: Option<u64>,
+}
+
+/// Runs `cmd` to its end like `Command::output`, measuring it from outside (Linux `/proc`):
+/// the peak resident set (`VmHWM`, read every 5 ms while it runs, since an exited process has
+/// none), and the CPU time (user + system) read once it has exited and before it is reaped.
+fn measure(mut cmd: std::process::Command) -> std::io::Result<(std::process::Output, Usage)> {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let pid = child.id().to_string();
+    let mut usage = Usage {
+        peak_rss_kib: None,
+        cpu_ms: None,
+    };
+    loop {
+        // Until it is reaped (below), the exited child stays readable as a zombie.
+        match proc_state(&pid) {
+            Some('Z') | None => break,
+            Some(_) => {
+                if let Some(kib) = peak_rss_kib(&pid) {
+                    usage.peak_rss_kib = usage.peak_rss_kib.max(Some(kib));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+    usage.cpu_ms = cpu_ms(&pid);
+    let status = child.wait()?;
+    let joined = |t: std::thread::JoinHandle<Vec<u8>>| {
+        t.join()
+            .map_err(|_| std::io::Error::other("reading the child's output failed"))
+    };
+    let stdout = joined(out)?;
+    let stderr = joined(err)?;
+    Ok((
+        std::process::Output {
+            status,
+            stdout,
+            stderr,
+        },
+        usage,
+    ))
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (the state is the first).
+fn proc_stat(pid: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The process's state letter (`R`, `S`, `Z`, ...).
+fn proc_state(pid: &str) -> Option<char> {
+    proc_stat(pid)?.first()?.chars().next()
+}
+
+/// A process's peak resident set so far (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) of a process (`self` for this one), in ms (100 ticks per second).
+fn cpu_ms(pid: &str) -> Option<u64> {
+    let fields = proc_stat(pid)?;
+    // After the command name: utime and stime are the 12th and 13th fields.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10)
 }
 
 /// One chunk at a time: submit, wait for the job, check its counts, then the next chunk.
@@ -291,7 +396,7 @@ async fn sequential(base: &str, file: &Path) -> DynResult<Duration> {
             break;
         }
         let job = client.submit_updates("lead", &chunk).await?;
-        let status = client.wait(&job, policy.clone()).await?;
+        let status = client.wait(&job).policy(policy.clone()).await?;
         applied += status.counts.success;
     }
     let elapsed = started.elapsed();
@@ -303,12 +408,7 @@ async fn sequential(base: &str, file: &Path) -> DynResult<Duration> {
 
 /// CPU time (user + system) of this process (the simulator's side), in ms.
 fn own_cpu_ms() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 10)
+    cpu_ms("self")
 }
 
 /// Runs `xtask __chakra-bare BASE FILE` and returns its own timing.
@@ -427,4 +527,29 @@ async fn bare_replay(base: &str, file: &Path) -> DynResult<(u64, Duration)> {
         applied += done??;
     }
     Ok((applied, started.elapsed()))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measure_sees_a_child_s_peak_memory_cpu_time_and_output() -> DynResult {
+        // The shell holds a 32 MiB string and burns some CPU before it prints and exits.
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(
+            "x=$(head -c 33554432 /dev/zero | tr '\\0' a); i=0; \
+             while [ $i -lt 20000 ]; do i=$((i+1)); done; echo \"summary: ${#x}\"",
+        );
+        let (output, usage) = measure(cmd)?;
+        assert!(output.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "summary: 33554432\n"
+        );
+        let peak = usage.peak_rss_kib.ok_or("no peak")?;
+        assert!(peak >= 32 * 1024, "peak {peak} KiB");
+        assert!(usage.cpu_ms.is_some());
+        Ok(())
+    }
 }

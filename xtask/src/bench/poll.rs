@@ -99,7 +99,7 @@ async fn measure_all() -> DynResult<Vec<Row>> {
         ),
         Waiter::Driver(
             "chakra",
-            chakra_api::default_poll_policy().deadline(long_deadline),
+            chakra_api::Client::default_poll_policy().deadline(long_deadline),
         ),
     ];
 

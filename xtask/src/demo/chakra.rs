@@ -8,10 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use chakra_api::{
-    BulkProgress, Client, Outcome, ProcessUpdate, Query, Reconcile, SecretString,
-    default_poll_policy,
-};
+use chakra_api::{BulkProgress, Client, Outcome, ProcessUpdate, Query, Reconcile, SecretString};
 use futures::StreamExt;
 use serde_json::json;
 use vendor_sim::chakra::{ChakraConfig, ProcedureSpec};
@@ -105,7 +102,7 @@ pub(crate) async fn run() -> DynResult<SummaryRow> {
     let bar = Bar::new("update", Some(PROCESSES as u64), "items");
     let report = client
         .bulk_update("lead")
-        .poll_policy(default_poll_policy().first_delay(Duration::from_millis(200)))
+        .poll_policy(Client::default_poll_policy().first_delay(Duration::from_millis(200)))
         // The simulator's jobs take milliseconds: a lost reply's job has settled within 1 s.
         .reconcile_with(Reconcile::default().settle(Duration::from_secs(1)))
         .on_progress(uploading(&bar))
