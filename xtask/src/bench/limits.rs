@@ -284,7 +284,9 @@ async fn fleet_run(setting: &Setting) -> DynResult<ChakraRun> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        children.push(tokio::task::spawn_blocking(move || child.wait_with_output()));
+        children.push(tokio::task::spawn_blocking(move || {
+            child.wait_with_output()
+        }));
     }
     let (mut items, mut applied) = (0, 0);
     for child in children {
