@@ -25,7 +25,7 @@ commands:
   ci            fmt --check, clippy -D warnings, tests, docs, SDK conformance, feature/MSRV/package checks (what CI runs)
   demo          the main job against the embedded simulators
   sim [--port N]  serve the simulators on loopback until Ctrl-C
-  bench [NAME]  run benchmarks (all, or NAME: overhead, chakra, zoho, poll); writes target/bench/results.json";
+  bench [NAME]  run benchmarks (all, or NAME: overhead, chakra, zoho, poll, limits); writes target/bench/results.json";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         // The benchmarks' child process (peak memory is measured per process).
         Some("__zoho-consume") => bench::zoho::consume(&args[1..]),
         Some("__chakra-bare") => bench::chakra::bare(&args[1..]),
+        Some("__fleet-worker") => bench::limits::fleet_worker(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

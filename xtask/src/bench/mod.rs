@@ -56,7 +56,7 @@ impl Row {
 }
 
 pub(crate) mod chakra;
-mod limits;
+pub(crate) mod limits;
 mod overhead;
 mod poll;
 pub(crate) mod zoho;

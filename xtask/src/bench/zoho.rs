@@ -2,13 +2,20 @@
 //! side with Python's `zipfile` + `csv` on the same rows (`csv.reader`, bare tuples, and
 //! `csv.DictReader`, named fields as our `Record` gives) and with the `zip` + `csv` crates
 //! reading a ZIP file directly (`StringRecord`, UTF-8-checked fields as our `Record` has, and
-//! `ByteRecord`, unchecked bytes); and the peak RSS of a process exporting 1M rows against 100k
-//! rows.
+//! `ByteRecord`, unchecked bytes); and the peak RSS of a process exporting 1M rows against 400k
+//! and 100k rows (the median of 5 processes each).
 //!
 //! Targets: at least 5x `csv.DictReader`'s rows/s (the like-for-like Python; `csv.reader` is
 //! shown); at least 0.7x the direct crates with `StringRecord` (the same work; `ByteRecord` is
-//! shown); peak RSS for 1M rows <= 1.25x that for 100k rows and under 64 MiB (1M against 400k,
-//! where both keep two jobs in flight, is shown).
+//! shown); peak RSS for 1M rows <= 1.10x that for 400k rows, where both keep two jobs in flight
+//! (issue 18: memory must not grow with the row count once the pipeline is full), and under
+//! 64 MiB (1M against 100k, one job in flight against two, is shown).
+//!
+//! Where the 1M-against-400k growth comes from (measured 1.16x and 1.21x, medians of 5): glibc's
+//! per-thread malloc arenas. Each job's rows are read, and its ZIP checked, on a Tokio
+//! blocking-pool thread, picked at random, and every thread that allocates a batch gets (and
+//! keeps) an arena of its own; more jobs touch more threads, up to the pool's size. With
+//! `MALLOC_ARENA_MAX=1` in the environment the same run measures 1.05x.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +41,8 @@ fn config() -> ZohoConfig {
         job_duration: Duration::ZERO,
         creates_per_minute: 10_000,
         downloads_per_minute: 10_000,
+        // Every consumer process mints its own token (15 of them for the peak RSS rows).
+        mint_cap: 1_000,
         ..ZohoConfig::default()
     }
 }
@@ -183,9 +192,11 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
     // Peak RSS of a separate process that only consumes the export (the simulator stays here).
     export(&client, "Rows100k").await?;
     export(&client, "Rows400k").await?;
-    let rss_small = child_rss(&base, "Rows100k")?;
-    let rss_mid = child_rss(&base, "Rows400k")?;
-    let rss_big = child_rss(&base, "Rows1M")?;
+    // A single process's peak moves by a few MiB from run to run (when the allocator's arenas
+    // and the reader threads happen to peak together): the median of several, per size.
+    let rss_small = median_rss(&base, "Rows100k")?;
+    let rss_mid = median_rss(&base, "Rows400k")?;
+    let rss_big = median_rss(&base, "Rows1M")?;
     sim.shutdown().await;
 
     let mut rows = vec![
@@ -235,13 +246,21 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
     }
     let (small_mib, big_mib) = (rss_small / 1024.0, rss_big / 1024.0);
     rows.push(Row::info("zoho", "peak_rss_100k_rows", small_mib, "MiB"));
+    rows.push(Row::info(
+        "zoho",
+        "peak_rss_400k_rows",
+        rss_mid / 1024.0,
+        "MiB",
+    ));
     // 100k rows is one job; 400k and more keep two jobs in flight (the next one is downloaded
     // while the current one is read), so this row shows the growth once the pipeline is full.
-    rows.push(Row::info(
+    rows.push(Row::target(
         "zoho",
         "peak_rss_1m_vs_400k",
         round(rss_big / rss_mid),
         "x",
+        "<= 1.10",
+        rss_big / rss_mid <= 1.10,
     ));
     rows.push(Row::target(
         "zoho",
@@ -251,19 +270,29 @@ pub(crate) async fn run() -> DynResult<Vec<Row>> {
         "< 64",
         big_mib < 64.0,
     ));
-    rows.push(Row::target(
+    rows.push(Row::info(
         "zoho",
         "peak_rss_1m_vs_100k",
         round(big_mib / small_mib),
         "x",
-        "<= 1.25",
-        big_mib / small_mib <= 1.25,
     ));
     Ok(rows)
 }
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Consumer processes run per size for the peak RSS.
+const RSS_RUNS: usize = 5;
+
+/// The median of [`RSS_RUNS`] runs of [`child_rss`], KiB.
+fn median_rss(base: &str, report: &str) -> DynResult<f64> {
+    let mut runs = (0..RSS_RUNS)
+        .map(|_| child_rss(base, report))
+        .collect::<DynResult<Vec<f64>>>()?;
+    runs.sort_by(f64::total_cmp);
+    Ok(runs[RSS_RUNS / 2])
 }
 
 /// Runs `xtask __zoho-consume BASE REPORT` and returns its peak RSS in KiB.

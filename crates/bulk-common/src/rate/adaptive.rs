@@ -1,5 +1,18 @@
 //! The adaptive limit: a token rate cut on throttling and regrown along a CUBIC curve, as in
-//! aws-sdk-rust's adaptive retry mode (`ClientRateLimiter`).
+//! aws-sdk-rust's adaptive retry mode (`ClientRateLimiter`), with three changes that matter for
+//! bulk work against a vendor whose `Retry-After` is coarse (whole seconds):
+//!
+//! - The rate is cut relative to what the vendor *accepted* in the last second, not to what the
+//!   client sent: while the client overshoots, the accepted rate is the vendor's limit, so one
+//!   cut lands under it instead of several.
+//! - A refusal pauses only the refused request (its retry honours `Retry-After`); the whole
+//!   client pauses for the `Retry-After` only when refusals come back to back with no accepted
+//!   request between them ([`Adaptive::pause_after`]), the sign of a vendor that refuses
+//!   everything for a while (an exhausted quota) rather than a rate a little too high. A
+//!   whole-second pause of the whole client for every overshoot would cost a second of
+//!   sending per throttle.
+//! - Refusals of requests sent before the last cut say nothing about the new rate and neither
+//!   cut again nor count towards a pause.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -10,9 +23,9 @@ use super::{Gcra, RateEvent};
 
 /// Settings of the adaptive limit (see [`RateControlBuilder::adaptive`](super::RateControlBuilder::adaptive)).
 ///
-/// The defaults are aws-sdk-rust's: the rate is cut to 0.7 × the rate at which the vendor
-/// throttled, then regrows as `0.4 × (t − K)³ + max` (K chosen so the curve starts at the cut
-/// rate), plateauing near the old maximum before it probes beyond it. It never goes below
+/// The defaults are aws-sdk-rust's: the rate is cut to 0.7 × the rate the vendor accepted in
+/// the last second, then regrows as `0.4 × (t − K)³ + max` (K chosen so the curve starts at the
+/// cut rate), plateauing near the old maximum before it probes beyond it. It never goes below
 /// [`min_rate`](Self::min_rate) (0.5/s) nor above [`max_rate`](Self::max_rate) (1000/s), nor
 /// above twice the rate the client actually sends at, so an idle spell does not build up a rate
 /// the vendor would refuse.
@@ -24,6 +37,7 @@ pub struct Adaptive {
     initial_rate: Option<f64>,
     beta: f64,
     scale: f64,
+    pause_after: u32,
 }
 
 impl Default for Adaptive {
@@ -34,6 +48,7 @@ impl Default for Adaptive {
             initial_rate: None,
             beta: 0.7,
             scale: 0.4,
+            pause_after: 2,
         }
     }
 }
@@ -82,17 +97,52 @@ impl Adaptive {
         self
     }
 
+    /// After how many refusals in a row (with no request accepted between them) the whole
+    /// client, not only the refused request, waits out the vendor's largest `Retry-After`
+    /// (default 2; 1 pauses the whole client on every throttle; at least 1).
+    pub fn pause_after(mut self, refusals: u32) -> Self {
+        self.pause_after = refusals.max(1);
+        self
+    }
+
     fn clamp(&self, rate: f64) -> f64 {
         rate.clamp(self.min_rate, self.max_rate)
     }
 }
 
-/// How often the measured sending rate is updated.
-const MEASURE_WINDOW: Duration = Duration::from_millis(500);
-/// The window of the accepted rate, the first estimate of the vendor's limit.
-const ACCEPTED_WINDOW: Duration = Duration::from_secs(1);
+/// The window over which the sent and accepted rates are measured.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// A rate is not measured over less than this (a first burst would look infinitely fast).
+const MIN_SPAN: Duration = Duration::from_millis(100);
 /// At most one [`RateEvent::Raised`] per this time.
 const RAISED_EVERY: Duration = Duration::from_secs(1);
+
+/// Events of the last [`RATE_WINDOW`], for a rate.
+#[derive(Debug, Default)]
+struct Window {
+    at: VecDeque<Instant>,
+}
+
+impl Window {
+    fn push(&mut self, t: Instant) {
+        self.at.push_back(t);
+    }
+
+    /// Events a second over the window, or over the time since `since` when that is shorter.
+    fn rate(&mut self, now: Instant, since: Instant) -> f64 {
+        while self
+            .at
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > RATE_WINDOW)
+        {
+            self.at.pop_front();
+        }
+        let span = now
+            .saturating_duration_since(since)
+            .clamp(MIN_SPAN, RATE_WINDOW);
+        self.at.len() as f64 / span.as_secs_f64()
+    }
+}
 
 #[derive(Debug)]
 pub(super) struct State {
@@ -103,19 +153,18 @@ pub(super) struct State {
     last_max: f64,
     /// Seconds from the last cut to the plateau.
     k: f64,
-    last_throttle: Instant,
+    last_cut: Instant,
     gcra: Gcra,
-    /// Nothing is sent before this (the largest `Retry-After`).
+    /// Nothing is sent before this (the largest `Retry-After`, once refusals come in a row).
     not_before: Option<Instant>,
-    measured: Option<f64>,
-    window_start: Instant,
-    window_sent: u32,
+    /// When this state was made (rates are not measured over time before it).
+    born: Instant,
+    sent: Window,
+    accepted: Window,
+    /// Refusals since the last accepted request (of those sent after the last cut).
+    refusals_in_row: u32,
     last_raised: Instant,
     raised_from: f64,
-    /// When the replies of the last second that were not throttled arrived.
-    accepted: VecDeque<Instant>,
-    /// Counts throttles: a permit reserved before one is reserved again under the new rate.
-    epoch: u64,
 }
 
 impl State {
@@ -127,16 +176,15 @@ impl State {
             rate: initial.unwrap_or(cfg.max_rate),
             last_max: initial.unwrap_or(cfg.max_rate),
             k: 0.0,
-            last_throttle: now,
+            last_cut: now,
             gcra: Gcra::new(),
             not_before: None,
-            measured: None,
-            window_start: now,
-            window_sent: 0,
+            born: now,
+            sent: Window::default(),
+            accepted: Window::default(),
+            refusals_in_row: 0,
             last_raised: now,
             raised_from: initial.unwrap_or(0.0),
-            accepted: VecDeque::new(),
-            epoch: 0,
             cfg,
         }
     }
@@ -146,64 +194,47 @@ impl State {
         self.enabled.then_some(self.rate)
     }
 
-    /// The throttle count when a permit was reserved.
-    pub(super) fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
-    /// Reserves a send slot; returns when the request may go.
-    pub(super) fn reserve(&mut self, now: Instant) -> Instant {
-        self.measure(now);
-        let earliest = self.not_before.map_or(now, |t| t.max(now));
-        if !self.enabled {
-            return earliest;
+    /// Takes the next send slot if it has come (`Ok`), or says when to look again (`Err`).
+    ///
+    /// Slots are not reserved ahead: a waiter looks again when the next slot comes, so a rate
+    /// raised (or cut, or paused) while it waits applies to it at once, and the waiters that
+    /// lose the slot to another one wait for the next.
+    pub(super) fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        let mut next = self.not_before.map_or(now, |t| t.max(now));
+        if self.enabled {
+            next = self.gcra.next_at(next);
         }
-        let interval = Duration::from_secs_f64(1.0 / self.rate);
-        self.gcra.reserve(earliest, interval, Duration::ZERO)
-    }
-
-    fn measure(&mut self, now: Instant) {
-        self.window_sent += 1;
-        let elapsed = now - self.window_start;
-        if elapsed >= MEASURE_WINDOW {
-            let current = f64::from(self.window_sent) / elapsed.as_secs_f64();
-            self.measured = Some(self.measured.map_or(current, |m| 0.8 * current + 0.2 * m));
-            self.window_sent = 0;
-            self.window_start = now;
+        if next > now {
+            return Err(next);
         }
-    }
-
-    /// The rate the client sends at, as far as known.
-    fn sending_rate(&self, now: Instant) -> Option<f64> {
-        self.measured.or_else(|| {
-            let elapsed = (now - self.window_start).as_secs_f64();
-            (elapsed > 0.0 && self.window_sent > 0).then(|| f64::from(self.window_sent) / elapsed)
-        })
-    }
-
-    /// Replies the vendor accepted in the last second.
-    fn accepted_rate(&mut self, now: Instant) -> f64 {
-        while self
-            .accepted
-            .front()
-            .is_some_and(|t| now - *t > ACCEPTED_WINDOW)
-        {
-            self.accepted.pop_front();
+        if self.enabled {
+            self.gcra.reserve(
+                now,
+                Duration::from_secs_f64(1.0 / self.rate),
+                Duration::ZERO,
+            );
         }
-        self.accepted.len() as f64 / ACCEPTED_WINDOW.as_secs_f64()
+        self.sent.push(now);
+        Ok(())
     }
 
-    pub(super) fn succeeded(&mut self, now: Instant) -> Option<RateEvent> {
-        self.accepted.push_back(now);
-        self.accepted_rate(now);
+    /// A reply that was not a throttle, to a request sent at `sent`.
+    pub(super) fn succeeded(&mut self, now: Instant, sent: Instant) -> Option<RateEvent> {
+        self.accepted.push(now);
+        if sent >= self.last_cut {
+            self.refusals_in_row = 0;
+        }
         if !self.enabled {
             return None;
         }
-        let t = (now - self.last_throttle).as_secs_f64();
-        let mut rate = self.cfg.scale * (t - self.k).powi(3) + self.last_max;
-        if let Some(sending) = self.sending_rate(now) {
-            rate = rate.min(2.0 * sending);
-        }
+        let t = (now - self.last_cut).as_secs_f64();
+        let cubic = self.cfg.scale * (t - self.k).powi(3) + self.last_max;
+        let sending = self.sent.rate(now, self.born);
+        let rate = if sending > 0.0 {
+            cubic.min(2.0 * sending)
+        } else {
+            cubic
+        };
         self.rate = self.cfg.clamp(rate);
         if self.rate > self.raised_from && now - self.last_raised >= RAISED_EVERY {
             self.last_raised = now;
@@ -220,38 +251,57 @@ impl State {
         sent: Instant,
         retry_after: Option<Duration>,
     ) -> Option<RateEvent> {
-        if let Some(after) = retry_after {
-            let until = now + after;
-            self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
-        }
-        // Permits reserved under the old rate (or before the pause) are reserved again.
-        self.epoch += 1;
-        self.gcra = Gcra::new();
         let from = self.rate;
         // Replies to requests sent before the last cut tell nothing about the new rate: one
         // burst of refusals cuts the rate once, not once per request in flight.
-        if !(self.enabled && sent < self.last_throttle) {
-            let current = if self.enabled {
-                self.sending_rate(now)
-                    .map_or(self.rate, |s| s.min(self.rate))
-            } else {
-                // The first throttle: what the client sent says little (a burst may come in no
-                // time at all); what the vendor accepted in the last second is its rate, or
-                // under it.
-                self.accepted_rate(now)
-            };
-            let current = self.cfg.clamp(current);
-            self.last_max = current;
-            self.k = (current * (1.0 - self.cfg.beta) / self.cfg.scale).cbrt();
-            self.last_throttle = now;
-            self.rate = self.cfg.clamp(current * self.cfg.beta);
-            self.raised_from = self.rate;
-            self.enabled = true;
+        if self.enabled && sent < self.last_cut {
+            return Some(RateEvent::Throttled {
+                from,
+                to: from,
+                pause: None,
+                retry_after,
+            });
         }
+        self.refusals_in_row += 1;
+        let pause = retry_after.filter(|_| self.refusals_in_row >= self.cfg.pause_after);
+        if let Some(p) = pause {
+            let until = now + p;
+            self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
+        }
+        // What the vendor accepted in the last second is its rate while the client overshoots
+        // it, and under it otherwise.
+        // Before the vendor has accepted anything (a first burst refused at once), the rate the
+        // client sent at is the only measure, as in aws-sdk-rust.
+        let accepted = match self.accepted.rate(now, self.born) {
+            a if a > 0.0 => a,
+            _ => self.sent.rate(now, self.born),
+        };
+        let reference = if self.enabled {
+            accepted.min(self.rate)
+        } else {
+            accepted
+        };
+        let reference = self.cfg.clamp(reference);
+        self.last_max = reference;
+        self.k = (reference * (1.0 - self.cfg.beta) / self.cfg.scale).cbrt();
+        self.last_cut = now;
+        self.rate = self.cfg.clamp(reference * self.cfg.beta);
+        self.raised_from = self.rate;
+        self.enabled = true;
+        // The next permit is a full interval of the new rate away: the vendor has just seen one
+        // request too many.
+        let mut gcra = Gcra::new();
+        gcra.reserve(
+            now,
+            Duration::from_secs_f64(1.0 / self.rate),
+            Duration::ZERO,
+        );
+        self.gcra = gcra;
         Some(RateEvent::Throttled {
             from,
             to: self.rate,
-            pause: retry_after,
+            pause,
+            retry_after,
         })
     }
 }
@@ -264,34 +314,76 @@ mod tests {
         base + Duration::from_millis(ms)
     }
 
+    /// Sends one request as soon as the state lets it, asked first at `t`; returns when.
+    fn send(s: &mut State, mut t: Instant) -> Instant {
+        loop {
+            match s.take(t) {
+                Ok(()) => return t,
+                Err(next) => t = next,
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn off_until_throttled_then_cut_paused_and_regrown() {
+    async fn off_until_throttled_then_cut_and_regrown() {
         let t0 = Instant::now();
         let mut s = State::new(Adaptive::default());
         // 20 requests a second for two seconds: unlimited.
         for i in 0..40 {
-            assert_eq!(s.reserve(at(t0, i * 50)), at(t0, i * 50));
-            assert!(s.succeeded(at(t0, i * 50 + 10)).is_none());
+            assert_eq!(send(&mut s, at(t0, i * 50)), at(t0, i * 50));
+            assert!(s.succeeded(at(t0, i * 50 + 10), at(t0, i * 50)).is_none());
         }
         let now = at(t0, 2000);
         let sent = at(t0, 1990);
         let ev = s.throttled(now, sent, Some(Duration::from_secs(1)));
-        let Some(RateEvent::Throttled { to, .. }) = ev else {
+        let Some(RateEvent::Throttled { to, pause, .. }) = ev else {
             panic!("no throttle event: {ev:?}");
         };
         assert!((to - 14.0).abs() < 0.5, "cut to 0.7 × ~20/s: {to}");
+        assert_eq!(pause, None, "one refusal pauses only the refused request");
         // A second refusal of a request sent before the cut does not cut again.
         s.throttled(at(t0, 2005), sent, None);
         assert_eq!(s.rate(), Some(to));
-        // Nothing goes before the Retry-After, then one request per 1/rate.
-        let first = s.reserve(at(t0, 2010));
-        assert_eq!(first, at(t0, 3000));
-        let second = s.reserve(at(t0, 2010));
-        assert!((second - first).as_secs_f64() - 1.0 / to < 1e-3);
+        // The next request goes one interval of the new rate after the cut, the one after
+        // that one interval later.
+        let interval = 1.0 / to;
+        let first = send(&mut s, at(t0, 2010));
+        assert!(((first - now).as_secs_f64() - interval).abs() < 1e-3);
+        let second = send(&mut s, at(t0, 2010));
+        assert!(((second - first).as_secs_f64() - interval).abs() < 1e-3);
         // The rate regrows to the old maximum after K seconds and then beyond it.
-        s.succeeded(at(t0, 2000 + (s.k * 1000.0) as u64));
+        s.succeeded(at(t0, 2000 + (s.k * 1000.0) as u64), first);
         let plateau = s.rate().unwrap_or_default();
         assert!((plateau - 20.0).abs() < 1.0, "plateau {plateau}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_in_a_row_pause_the_whole_client() {
+        let t0 = Instant::now();
+        let mut s = State::new(Adaptive::default().initial_rate(10.0));
+        let retry = Some(Duration::from_secs(5));
+        let sent = send(&mut s, t0);
+        s.throttled(at(t0, 10), sent, retry);
+        // Accepted after the cut: the next refusal is again the first of a row.
+        let sent = send(&mut s, at(t0, 20));
+        s.succeeded(sent + Duration::from_millis(10), sent);
+        let sent = send(&mut s, sent + Duration::from_millis(20));
+        let ev = s.throttled(sent + Duration::from_millis(10), sent, retry);
+        assert!(matches!(ev, Some(RateEvent::Throttled { pause: None, .. })));
+        // Refused again with nothing accepted since: the vendor refuses everything for now.
+        let sent = send(&mut s, sent + Duration::from_millis(20));
+        let refused_at = sent + Duration::from_millis(10);
+        let ev = s.throttled(refused_at, sent, retry);
+        assert!(
+            matches!(ev, Some(RateEvent::Throttled { pause: Some(p), .. }) if Some(p) == retry),
+            "{ev:?}"
+        );
+        assert!(send(&mut s, refused_at) >= refused_at + Duration::from_secs(5));
+        // With `pause_after(1)` every throttle pauses the whole client.
+        let mut s = State::new(Adaptive::default().initial_rate(10.0).pause_after(1));
+        let sent = send(&mut s, t0);
+        s.throttled(at(t0, 10), sent, retry);
+        assert!(send(&mut s, at(t0, 10)) >= at(t0, 5010));
     }
 
     #[tokio::test(start_paused = true)]
@@ -309,8 +401,8 @@ mod tests {
         }
         assert_eq!(s.rate(), Some(2.0));
         for i in 0..200 {
-            s.reserve(at(t0, 30_000 + i * 100));
-            s.succeeded(at(t0, 30_000 + i * 100));
+            let sent = send(&mut s, at(t0, 30_000 + i * 100));
+            s.succeeded(at(t0, 30_000 + i * 100), sent);
         }
         assert_eq!(s.rate(), Some(6.0));
     }
