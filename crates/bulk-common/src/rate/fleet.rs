@@ -45,7 +45,7 @@ const RETRY_REDIS: Duration = Duration::from_secs(1);
 /// use bulk_common::rate::{Quota, RateControl, RedisLimiter, RouteClass};
 /// use bulk_common::Method;
 /// # fn run() -> bulk_common::Result<()> {
-/// let creates = RedisLimiter::new("redis://127.0.0.1:6379/", "zoho:acct-1:create", Quota::per_minute(5.0))?
+/// let creates = RedisLimiter::new("redis://127.0.0.1:6379/", "acme:acct-1:create", Quota::per_minute(5.0))?
 ///     .fleet_size(3);
 /// let control = RateControl::builder()
 ///     .class(RouteClass::new("create").method(Method::Post), creates)
