@@ -649,7 +649,7 @@ mod tests {
         }
     }
 
-    /// Bulk work as the Chakra runner does it against a vendor of unknown rate: `workers`
+    /// Bulk work as a chunked bulk runner does it against a vendor of unknown rate: `workers`
     /// submissions in flight (as many as `concurrency()` allows), each followed by a status
     /// request of its own; every refused request retries after its `Retry-After`. Returns the
     /// time ÷ the limit-implied minimum and the share of requests refused.
@@ -740,7 +740,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_adaptive_limit_learns_an_unknown_rate_closely() {
         // (vendor rate, burst, latency ms, requests in flight; the largest time ÷ minimum and
-        // share refused allowed). The first row is the `limits` bench's Chakra setting (target
+        // share refused allowed). The first row is the `limits` bench's one-process setting (target
         // 1.15 and 3 %); a short run at a high rate is dominated by the first estimate, and a
         // burst of one by timer granularity (a request a millisecond early is refused).
         for (rate, burst, latency_ms, workers, max_ratio, max_refused) in [
