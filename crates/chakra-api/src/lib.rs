@@ -101,7 +101,7 @@
 //! - Jobs: [`Client::submit_updates`], [`Client::wait`], [`Client::watch`] (an owned
 //!   [`bulk_common::poll::Job`]), [`Client::job_status`], [`Client::job_entries`].
 //!
-//! # Every call, with its source
+//! # Every call and its source
 //!
 //! Auth on every call: `Authorization: Bearer <access token of an API key>` (seed 002's curl example;
 //! docs.chakrahq.com "API keys"). Every reply is the envelope `{"_data", "_meta", "_errors"}` (seed 002,
@@ -117,7 +117,7 @@
 //! | Fetch a process (`get_process`, read-back by id) | `GET /v1/ext/procedure/{procedure}/process/{id}` | — | `_data`: `id`, `data`, `state`, `status`, `assignedTo`, `nextActionAt`, `isDeleted` | apidocs "Fetch Process By Id"; field names as in the update (seed 002) | Process field names are assumed equal to the update's. A read-back only says "applied" when every requested value is there; a missing field means "not there", which leads to a resend (the server's own answer) or to "unknown", never to a wrong "applied". |
 //! | List processes (`list_processes`, read-back by primary key) | `POST /v1/ext/procedure/{procedure}/process/list` | `{"where": {<key>: value \| [values] \| {op: value}, "and"/"or": [...]}, "skip", "limit" ≤ 100}` | `_data` (processes), `_meta.hasMore` | apidocs "List Processes" | `{key: [values]}` is read as "any of". A soft-deleted process may not be listed: a not-found process is sent again rather than reported failed, and one whose update deletes or restores it stays unknown; several processes with one key value stay unknown. |
 //!
-//! # Workflows, each with a runnable example
+//! # Workflows
 //! Both run against ChakraHQ with `CHAKRA_TOKEN`, or against the simulator: `cargo xtask sim`
 //! prints the `CHAKRA_BASE_URL` and `CHAKRA_TOKEN` to export.
 //!

@@ -12,7 +12,7 @@
 //! - Bulk get is a [`Stream`](futures::Stream) of [`Item`]s, page by page, following the
 //!   opaque page cursor until it is null.
 //!
-//! ## Build from the environment
+//! # Build from the environment
 //!
 //! ```no_run
 //! # fn run() -> unicat_api::Result<()> {
@@ -24,7 +24,7 @@
 //! [`Client::builder`] sets the same (and the poll policy, [`Client::default_poll_policy`],
 //! and the HTTP options, [`Client::default_http_options`]) in code.
 //!
-//! ## Submit
+//! # Submit
 //!
 //! ```no_run
 //! use unicat_api::{Children, Filter, RecordSelection, Search};
@@ -37,7 +37,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Wait with progress
+//! # Wait with progress
 //!
 //! ```no_run
 //! # async fn run(client: unicat_api::Client, job: unicat_api::JobHandle) -> unicat_api::Result<()> {
@@ -52,7 +52,7 @@
 //! [`WaitOptions`] before awaiting it. [`Client::watch`] gives the job as an owned
 //! [`poll::Job`](bulk_common::poll::Job) instead.
 //!
-//! ## Read the result
+//! # Read the result
 //!
 //! ```no_run
 //! use futures::TryStreamExt;
@@ -68,7 +68,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Resume from a saved handle
+//! # Resume from a saved handle
 //!
 //! ```no_run
 //! # async fn run(client: unicat_api::Client, job: unicat_api::JobHandle) -> Result<(), Box<dyn std::error::Error>> {
@@ -89,7 +89,7 @@
 //! is looked for in the sync feed, and only an empty feed lets them be sent again (see
 //! [`RecordsApi::delete`]); bulk get and the feed reads are retried.
 //!
-//! ## Every call this crate makes, and its source
+//! # Every call and its source
 //!
 //! Sources: **seed 003** (`../shared/seeds/003_18abbd0c56901d52.txt`, sections named), the
 //! **reference** pages under `docs.unicat.app/api/reference/`, and the official Python **SDK**
@@ -136,7 +136,7 @@
 //! - **Rate limits.** A per-member `rate_limit_per_second` exists (reference `init`), its error is
 //!   undocumented: 429 and 5xx are retried for reads (with `Retry-After`), never for mutations.
 //!
-//! ## Workflows
+//! # Workflows
 //!
 //! One runnable example per workflow, in `examples/` (against the simulator of
 //! `cargo xtask sim`, or real credentials in `UNICAT_*`):

@@ -86,7 +86,7 @@
 //! # let _ = task; Ok(()) }
 //! ```
 //!
-//! # Every call, and its source
+//! # Every call and its source
 //!
 //! Sources: seed 000 (`../shared/seeds/000_fcff8919401f34a3.txt`, the project's primary
 //! source, identical to developers.zefort.com/docs/bulk-operations/), the docs' tags page

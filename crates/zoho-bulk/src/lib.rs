@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Build from the environment
+//! # Build from the environment
 //!
 //! [`Client::from_env`] reads `ZOHO_CLIENT_ID`, `ZOHO_CLIENT_SECRET`, `ZOHO_REFRESH_TOKEN`,
 //! `ZOHO_DC` (or `ZOHO_CREATOR_URL` and `ZOHO_ACCOUNTS_URL`), `ZOHO_OWNER` and `ZOHO_APP`;
@@ -42,7 +42,7 @@
 //! # let _ = client; Ok(()) }
 //! ```
 //!
-//! ## Submit
+//! # Submit
 //!
 //! [`Client::create_job`] creates a bulk-read job and returns its [`JobHandle`], which
 //! serializes: save it to wait for the job in another process.
@@ -57,7 +57,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Wait with progress
+//! # Wait with progress
 //!
 //! [`Client::wait`] is awaitable, with options first if needed: a progress observer,
 //! cancellation, another [`PollPolicy`] (the default is [`Client::default_poll_policy`]), or a
@@ -77,7 +77,7 @@
 //! # let _ = details; Ok(()) }
 //! ```
 //!
-//! ## Read the result
+//! # Read the result
 //!
 //! [`Client::download`] spools the ZIP to a temporary file, checks it whole, and returns its rows
 //! as a stream ([`Rows`]) with the cursor of the next batch; [`Client::create_next_job`] starts
@@ -100,7 +100,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Resume from a saved handle
+//! # Resume from a saved handle
 //!
 //! A later process reads the handle back and waits again, looking at once (the job may have
 //! finished long ago). Whole exports resume the same way from their [`ExportCheckpoint`]s with
@@ -116,7 +116,7 @@
 //! # let _ = download; Ok(()) }
 //! ```
 //!
-//! ## Every call this crate makes
+//! # Every call and its source
 //!
 //! `{P}` is `/api/bulk/v2/{owner}/{app}/report/{report}/read` on `creator.zoho.<dc>` (v2, the
 //! default) or `/creator/v2.1/bulk/{owner}/{app}/report/{report}/read` on `www.zohoapis.<dc>`
@@ -155,7 +155,7 @@
 //!   from the zoho-creator-sdk's table (Canada) or the domain; an explicit `creator_url`
 //!   overrides them.
 //!
-//! ## Workflows
+//! # Workflows
 //!
 //! | Workflow | Calls | Example |
 //! |---|---|---|
@@ -171,7 +171,7 @@
 //! cargo run -p zoho-bulk --example read_job -- --resume job.json
 //! ```
 //!
-//! ## What it takes care of
+//! # What it takes care of
 //!
 //!
 //! - **Hosts per data centre** ([`DataCentre`]): the API and accounts hosts, never derived from
