@@ -117,6 +117,11 @@
 //! | Fetch a process (`get_process`, read-back by id) | `GET /v1/ext/procedure/{procedure}/process/{id}` | — | `_data`: `id`, `data`, `state`, `status`, `assignedTo`, `nextActionAt`, `isDeleted` | apidocs "Fetch Process By Id"; field names as in the update (seed 002) | Process field names are assumed equal to the update's. A read-back only says "applied" when every requested value is there; a missing field means "not there", which leads to a resend (the server's own answer) or to "unknown", never to a wrong "applied". |
 //! | List processes (`list_processes`, read-back by primary key) | `POST /v1/ext/procedure/{procedure}/process/list` | `{"where": {<key>: value \| [values] \| {op: value}, "and"/"or": [...]}, "skip", "limit" ≤ 100}` | `_data` (processes), `_meta.hasMore` | apidocs "List Processes" | `{key: [values]}` is read as "any of". A soft-deleted process may not be listed: a not-found process is sent again rather than reported failed, and one whose update deletes or restores it stays unknown; several processes with one key value stay unknown. |
 //!
+//! **Throttling (assumed shape).** The rate-limit page could not be read, so the client acts only
+//! on HTTP 429 and its `Retry-After` (RFC 9110), never on the body. The simulator's `_errors:
+//! [{code: "TOO_MANY_REQUESTS"}]` in the documented envelope is an assumption the client does not
+//! read.
+//!
 //! # Workflows
 //! Both run against ChakraHQ with `CHAKRA_TOKEN`, or against the simulator: `cargo xtask sim`
 //! prints the `CHAKRA_BASE_URL` and `CHAKRA_TOKEN` to export.

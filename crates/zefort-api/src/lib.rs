@@ -107,6 +107,11 @@
 //! | `GET /api/tags/` ([`Client::tags`]) | none | `results[]` as tags, `next` | tags page mentions tags by id; list envelope as above | Same envelope assumption as the contract list. |
 //! | `POST /api/tags/{id}/contracts/` ([`Client::tag_contracts`]) | `contracts` (ids) or `search` | a task if the reply is one, else the JSON as is ([`TagOutcome`]) | tags §2 (requests only; no reply printed) | Attaching a tag twice leaves the same result, so the request is retried like a read. |
 //!
+//! **Throttling (assumed).** The docs describe no rate-limit reply. The client acts only on HTTP
+//! 429 and its `Retry-After` (RFC 9110: seconds or a date), never on a body; reads are retried,
+//! and a bulk update is re-sent only after a 429, which means it was refused. The simulator's 429
+//! body (a generic `{"error": "too_many_requests"}`) is an assumption that the client does not read.
+//!
 //! # Workflows
 //!
 //! Each runs against the simulator (`cargo xtask sim` prints the `ZEFORT_BASE_URL` and

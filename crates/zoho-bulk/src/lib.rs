@@ -155,6 +155,12 @@
 //!   from the zoho-creator-sdk's table (Canada) or the domain; an explicit `creator_url`
 //!   overrides them.
 //!
+//! **Throttling (assumed shape).** Zoho publishes its limits (5 job creations and 10 downloads a
+//! minute, 10 token refreshes per 10 minutes: `vendors.md`) but no general throttle reply for the
+//! bulk API. The client acts on HTTP 429 and its `Retry-After` (RFC 9110), and on the token
+//! endpoint's documented "Access Denied" throttle (`codes.rs`). The simulator's code 2955 in its
+//! 429 body is borrowed from the documented creation throttle and is not read by the client.
+//!
 //! # Workflows
 //!
 //! | Workflow | Calls | Example |
