@@ -346,6 +346,7 @@ impl ClientBuilder {
                 spool_dir: self.spool_dir,
                 download_attempts: self.download_attempts,
                 create_attempts: self.create_attempts,
+                spares: Default::default(),
             }),
         })
     }

@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) spool_dir: Option<PathBuf>,
     pub(crate) download_attempts: u32,
     pub(crate) create_attempts: u32,
+    /// Row batch buffers reused across this client's downloads.
+    pub(crate) spares: crate::rows::Spares,
 }
 
 impl fmt::Debug for Client {

@@ -67,7 +67,11 @@ impl Client {
                 let record_cursor =
                     header_cursor.or_else(|| result.and_then(|r| r.record_cursor.clone()));
                 Ok(Download {
-                    rows: read_zip(file, result.and_then(|r| r.count)),
+                    rows: read_zip(
+                        file,
+                        result.and_then(|r| r.count),
+                        self.inner.spares.clone(),
+                    ),
                     record_cursor,
                     bytes,
                 })
@@ -121,7 +125,12 @@ impl Client {
             .headers()
             .get("content-type")
             .is_some_and(|t| t.contains("json"));
-        let (file, bytes) = spool(reply.into_stream(), self.inner.spool_dir.as_deref()).await?;
+        let (file, bytes) = spool(
+            reply.into_stream(),
+            self.inner.spool_dir.as_deref(),
+            &self.inner.spares,
+        )
+        .await?;
         if looks_like_json {
             // A JSON reply with a success status is Zoho reporting an error (the daily limit,
             // say) where a ZIP was expected.

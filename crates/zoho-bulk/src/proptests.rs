@@ -23,7 +23,7 @@ fn read(rt: &tokio::runtime::Runtime, zip: &[u8], expected: Option<u64>) -> Read
     file.write_all(zip).unwrap();
     file.rewind().unwrap();
     rt.block_on(
-        read_zip(file, expected)
+        read_zip(file, expected, Default::default())
             .map(|r| r.map(|rec| rec.values().map(str::to_owned).collect()))
             .collect(),
     )
