@@ -200,7 +200,8 @@
 //!   status compared without case ([`JobStatus`]); a failed job is [`ErrorKind::JobFailed`]. Job
 //!   handles and export checkpoints serialize, so an export resumes after a restart.
 //! - **Rows**: the ZIP is spooled to a temporary file, its CSV read on a blocking thread and
-//!   streamed; a truncated or corrupt archive, a missing CSV, a malformed row or a row count that
+//!   streamed in batches whose buffers (like the spool's) the client reuses from job to job, so
+//!   memory stays flat however many jobs an export chains; a truncated or corrupt archive, a missing CSV, a malformed row or a row count that
 //!   differs from Zoho's is an [`ErrorKind::Decode`] error, never silently partial data.
 //! - **Throttles**: job creations (5/min) and downloads (10/min) are paced client-side.
 
